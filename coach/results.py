@@ -1,0 +1,182 @@
+"""Results shared by all stages: frozen dataclasses, times in seconds from file start."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Speaker(str, enum.Enum):
+    AGENT = "agent"
+    CUSTOMER = "customer"
+
+
+class Layout(str, enum.Enum):
+    STEREO = "stereo"
+    MONO = "mono"
+
+
+class Verdict(str, enum.Enum):
+    TOO_SLOW = "too_slow"
+    OK = "ok"
+    TOO_FAST = "too_fast"
+    NO_SPEECH = "no_speech"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of time [start, end) in seconds."""
+
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word (for Mandarin usually one or two characters)."""
+
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A stretch of one party's speech with internal pauses < 1.0 s.
+
+    ``text`` is the normalised transcript (simplified, hallucinations removed);
+    ``raw_text`` what the recogniser wrote; ``chars`` the spoken-character count
+    used for the speaking rate (digits and Latin expanded).
+    """
+
+    speaker: Speaker
+    start: float
+    end: float
+    text: str
+    raw_text: str = ""
+    chars: int = 0
+    words: tuple[Word, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class PhraseHit:
+    """One lexicon hit in a transcript.
+
+    ``heard`` is what the recogniser actually wrote (may differ from ``phrase``
+    when matched by sound); ``confidence`` is 1.0 for an exact word match.
+    """
+
+    category: str  # "courtesy" | "forbidden" | "filler" | "script" | ...
+    phrase: str
+    speaker: Speaker
+    start: float
+    end: float
+    heard: str = ""
+    confidence: float = 1.0
+    severity: str = ""
+    suggestion: str = ""
+    context: str = ""  # the utterance text around the hit, for the quote
+
+
+@dataclass(frozen=True)
+class PitchStats:
+    """F0 statistics of the agent's voiced speech."""
+
+    median_hz: float | None
+    semitone_std: float | None
+    monotone: bool | None
+    voiced_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Silence:
+    start: float
+    end: float
+    last_speaker: Speaker | None  # who spoke just before; None at the start of the file
+    hold: bool = False
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Interruption:
+    start: float  # agent onset
+    end: float  # end of the overlap
+    overlap_s: float
+    agent_text: str = ""
+    customer_text: str = ""
+
+
+@dataclass(frozen=True)
+class RateStats:
+    chars: int
+    speaking_s: float
+    chars_per_min: float | None
+    verdict: Verdict
+    target_min: float
+    target_max: float
+
+
+@dataclass(frozen=True)
+class UtteranceRate:
+    start: float
+    end: float
+    chars: int
+    chars_per_min: float
+    verdict: Verdict
+    text: str
+
+
+@dataclass(frozen=True)
+class UtterancePitch:
+    start: float
+    end: float
+    stats: PitchStats
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    name: str
+    points: float
+    max_points: float
+    detail: str = ""
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Score:
+    total: float
+    items: tuple[ScoreItem, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything `coach analyze` found in one recording."""
+
+    source: str
+    duration_s: float
+    layout: Layout
+    agent_channel: str  # "left" | "right" | "mono"
+    utterances: tuple[Utterance, ...]
+    rate: RateStats
+    utterance_rates: tuple[UtteranceRate, ...]
+    silences: tuple[Silence, ...]
+    interruptions: tuple[Interruption, ...]
+    pitch: PitchStats
+    utterance_pitch: tuple[UtterancePitch, ...]
+    phrases: tuple[PhraseHit, ...]
+    script: tuple = ()  # ScriptCheck items (coach.results.ScriptCheck)
+    score: Score = Score(0.0)
+    notes: tuple[str, ...] = ()  # facts a reader needs: mono, no speech, truncated …
+    timings: tuple[tuple[str, float], ...] = ()  # (stage, seconds)

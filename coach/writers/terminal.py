@@ -1,0 +1,125 @@
+"""Terminal report in Chinese, readable in 20 seconds: the worst problems first."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from coach.results import Report, Speaker, Verdict
+
+_VERDICT = {Verdict.TOO_SLOW: "偏慢", Verdict.OK: "达标", Verdict.TOO_FAST: "偏快", Verdict.NO_SPEECH: "无语音"}
+_WORST_STRETCHES = 3
+
+
+def clock(t: float) -> str:
+    return f"{int(t // 60):02d}:{t % 60:04.1f}"
+
+
+def write_terminal(report: Report, stream: TextIO | None = None) -> None:
+    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+    layout = "单声道（只有坐席）" if report.agent_channel == "mono" else f"立体声（坐席＝{'左' if report.agent_channel == 'left' else '右'}声道）"
+    console.print(Text.assemble(
+        ("coach 通话报告  ", "bold"), report.source, f"  时长 {clock(report.duration_s)}  {layout}  ",
+        (f"得分 {report.score.total:.0f}/100", "bold cyan"),
+    ))
+    for note in report.notes:
+        console.print(Text(f"注意：{note}", style="yellow"))
+    sections: dict[str, Callable[[Console, Report], None]] = {
+        "服务禁语": _forbidden, "冷场": _silences, "抢话": _interruptions, "语速": _rate,
+        "语调": _pitch, "礼貌用语与规范流程": _courtesy,
+    }
+    # Worst first: the sections that lost the most points lead.
+    lost = {i.name: i.max_points - i.points for i in report.score.items}
+    for name in sorted(sections, key=lambda n: -lost.get(n, 0.0)):
+        mark = ("✗", "red") if lost.get(name, 0.0) > 0 else ("✓", "green")
+        console.print()
+        console.print(Text.assemble((f"{mark[0]} {name}", f"bold {mark[1]}"),
+                                    f"  (扣 {lost.get(name, 0.0):.0f} 分)" if lost.get(name) else ""))
+        sections[name](console, report)
+
+
+def _rate(console: Console, report: Report) -> None:
+    r = report.rate
+    if r.chars_per_min is None:
+        console.print("  没有可计算语速的坐席语音。")
+        return
+    console.print(f"  {r.chars_per_min:.0f} 字/分 — {_VERDICT[r.verdict]}（标准 {r.target_min:.0f}–{r.target_max:.0f} 字/分，"
+                  f"{r.chars} 字 / {r.speaking_s:.0f} 秒说话时间）")
+    off = [u for u in report.utterance_rates if u.verdict is not Verdict.OK]
+    off.sort(key=lambda u: -abs(u.chars_per_min - (r.target_max if u.verdict is Verdict.TOO_FAST else r.target_min)))
+    for u in off[:_WORST_STRETCHES]:
+        console.print(f"  {clock(u.start)}  {u.chars_per_min:.0f} 字/分 {_VERDICT[u.verdict]}  「{_short(u.text)}」")
+    if r.verdict is Verdict.TOO_FAST:
+        console.print("  建议：放慢语速，句间稍作停顿，让客户听清。")
+    elif r.verdict is Verdict.TOO_SLOW:
+        console.print("  建议：语速稍快一些，表达更紧凑。")
+
+
+def _silences(console: Console, report: Report) -> None:
+    if not report.silences:
+        console.print("  没有超过 5 秒的冷场。")
+        return
+    for s in sorted(report.silences, key=lambda s: -s.duration):
+        who = {Speaker.AGENT: "坐席说完后", Speaker.CUSTOMER: "客户说完后"}.get(s.last_speaker, "")
+        hold = "（已告知等待，保持中）" if s.hold else ""
+        console.print(f"  {clock(s.start)}–{clock(s.end)}  静默 {s.duration:.1f} 秒  {who}{hold}")
+    if any(not s.hold for s in report.silences):
+        console.print("  建议：需要查询时先说「请您稍等」，每隔 15 秒回应客户，回来时说「让您久等了」。")
+
+
+def _interruptions(console: Console, report: Report) -> None:
+    if report.agent_channel == "mono":
+        console.print("  单声道录音，无法判断是否抢话。")
+        return
+    if not report.interruptions:
+        console.print("  没有打断客户说话。")
+        return
+    for i in sorted(report.interruptions, key=lambda i: -i.overlap_s):
+        console.print(f"  {clock(i.start)}  与客户同时说话 {i.overlap_s:.1f} 秒  客户：「{_short(i.customer_text)}」 坐席：「{_short(i.agent_text)}」")
+    console.print("  建议：等客户说完再回应，可以先用「嗯」「好的」表示在听。")
+
+
+def _pitch(console: Console, report: Report) -> None:
+    p = report.pitch
+    if p.semitone_std is None:
+        console.print("  有声语音太少，无法判断语调。")
+        return
+    state = "语调平淡（缺少抑扬顿挫）" if p.monotone else "语调有起伏"
+    console.print(f"  音高变化 {p.semitone_std:.1f} 半音（低于 2.0 为平淡），中位音高 {p.median_hz:.0f} Hz — {state}")
+    if p.monotone:
+        console.print("  建议：关键词加重，句尾自然升降，避免机械朗读。")
+
+
+def _courtesy(console: Console, report: Report) -> None:
+    used: dict[str, int] = {}
+    for h in report.phrases:
+        if h.category == "courtesy" and h.speaker is Speaker.AGENT:
+            used[h.phrase] = used.get(h.phrase, 0) + 1
+    console.print("  已使用：" + ("、".join(f"{p}×{n}" if n > 1 else p for p, n in used.items()) or "无"))
+    for check in report.script:
+        if not check.ok:
+            console.print(Text(f"  缺少：{check.item}" + (f" — {check.detail}" if check.detail else ""), style="yellow"))
+
+
+def _forbidden(console: Console, report: Report) -> None:
+    hits = [h for h in report.phrases if h.category == "forbidden"]
+    if not hits:
+        console.print("  没有服务禁语。")
+        return
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+    for col in ("时间", "说话人", "原话", "建议改说"):
+        table.add_column(col)
+    rank = {"critical": 0, "major": 1, "minor": 2}
+    for h in sorted(hits, key=lambda h: (h.speaker is not Speaker.AGENT, rank.get(h.severity, 1), h.start)):
+        who = "坐席" if h.speaker is Speaker.AGENT else "客户（不计分）"
+        heard = h.heard if h.heard and h.heard != h.phrase else h.phrase
+        table.add_row(clock(h.start), who, f"「{_short(h.context or heard)}」", h.suggestion or "—")
+    console.print(table)
+
+
+def _short(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,98 @@
+"""Turns, speaking rate, silences and interruptions on spans with known answers."""
+
+import pytest
+
+from coach import metrics
+from coach.config import InterruptionOptions, RateOptions, SilenceOptions, TurnOptions
+from coach.results import Span, Speaker, Utterance, Verdict, Word
+
+A, C = Speaker.AGENT, Speaker.CUSTOMER
+
+
+def utt(speaker, start, end, text):
+    return Utterance(speaker, start, end, text, text, len(text))
+
+
+def test_pauses_under_one_second_stay_in_one_turn():
+    own = [Span(0, 2), Span(2.9, 4), Span(5.2, 6)]
+    assert metrics.group_turns(own, [], TurnOptions()) == [Span(0, 4), Span(5.2, 6)]
+
+
+def test_customer_taking_the_turn_splits_the_agent_turn():
+    own = [Span(0, 2), Span(2.8, 4)]
+    assert metrics.group_turns(own, [Span(2.1, 3.5)], TurnOptions()) == [Span(0, 2), Span(2.8, 4)]
+
+
+def test_customer_backchannel_does_not_split_the_turn():
+    own = [Span(0, 2), Span(2.8, 4)]
+    assert metrics.group_turns(own, [Span(2.2, 2.6)], TurnOptions()) == [Span(0, 4)]
+
+
+def test_words_go_to_their_turn_and_empty_turns_are_dropped():
+    turns = [Span(0, 2), Span(3, 5), Span(8, 9)]
+    words = [Word(0.1, 0.5, "您好"), Word(0.6, 1.0, "請問"), Word(3.1, 3.6, "好的"), Word(5.3, 5.5, "吧")]
+    utts = metrics.build_utterances(A, turns, words)
+    assert [(u.start, u.end, u.text) for u in utts] == [(0, 2, "您好请问"), (3, 5, "好的吧")]
+    assert [u.chars for u in utts] == [4, 3]
+
+
+def test_speaking_rate_is_chars_over_speaking_time():
+    utts = [utt(A, 0, 10, "字" * 20), utt(A, 20, 30, "字" * 25)]
+    rate = metrics.speaking_rate(utts, RateOptions())
+    assert rate.chars_per_min == pytest.approx(45 / 20 * 60)
+    assert rate.verdict is Verdict.TOO_FAST
+    assert metrics.speaking_rate([utt(A, 0, 60, "字" * 130)], RateOptions()).verdict is Verdict.OK
+    assert metrics.speaking_rate([utt(A, 0, 60, "字" * 100)], RateOptions()).verdict is Verdict.TOO_SLOW
+    assert metrics.speaking_rate([], RateOptions()).verdict is Verdict.NO_SPEECH
+
+
+def test_utterance_rates_skip_short_utterances():
+    utts = [utt(A, 0, 0.5, "好的"), utt(A, 1, 3, "字" * 8)]
+    rates = metrics.utterance_rates(utts, RateOptions())
+    assert [(r.start, r.chars_per_min) for r in rates] == [(1, 240.0)]
+
+
+def test_silences_only_longer_than_five_seconds_inside_the_call():
+    activity = {A: [Span(3, 5), Span(10.5, 12), Span(30, 31)], C: [Span(12.5, 14), Span(18, 19)]}
+    found = metrics.silences(activity, [], SilenceOptions())
+    # 5→10.5 (5.5 s, agent spoke last), 14→18 is 4 s (no), 19→30 (11 s, customer spoke last);
+    # the 3 s before the first word does not count.
+    assert [(s.start, s.end, s.last_speaker) for s in found] == [(5, 10.5, A), (19, 30, C)]
+
+
+def test_exactly_five_seconds_is_not_a_silence():
+    assert metrics.silences({A: [Span(0, 1), Span(6, 7)]}, [], SilenceOptions()) == []
+
+
+def test_hold_is_marked_when_announced_and_closed():
+    activity = {A: [Span(0, 2), Span(10, 12)]}
+    utts = [utt(A, 0, 2, "请您稍等"), utt(A, 10, 12, "让您久等了")]
+    (silence,) = metrics.silences(activity, utts, SilenceOptions())
+    assert silence.hold
+    utts = [utt(A, 0, 2, "好的"), utt(A, 10, 12, "让您久等了")]
+    assert not metrics.silences(activity, utts, SilenceOptions())[0].hold
+
+
+def _interruptions(agent_spans, customer_spans, agent_texts):
+    turns = metrics.group_turns(agent_spans, customer_spans, TurnOptions())
+    utts = [utt(A, t.start, t.end, text) for t, text in zip(turns, agent_texts)]
+    return metrics.interruptions(turns, agent_spans, customer_spans, utts, [], InterruptionOptions())
+
+
+def test_agent_talking_over_customer_for_a_second_is_an_interruption():
+    (found,) = _interruptions([Span(5, 8)], [Span(2, 6.5)], ["我跟您说一下这个情况"])
+    assert (found.start, found.end, found.overlap_s) == (5, 6.5, 1.5)
+
+
+def test_short_overlap_is_not_an_interruption():
+    assert _interruptions([Span(5, 8)], [Span(2, 5.8)], ["我跟您说一下这个情况"]) == []
+
+
+def test_backchannels_are_not_interruptions():
+    # long overlap but < 4 characters, and a short (< 1 s) utterance
+    assert _interruptions([Span(5, 7)], [Span(2, 9)], ["好的"]) == []
+    assert _interruptions([Span(5, 5.8)], [Span(2, 9)], ["我知道了"]) == []
+
+
+def test_customer_interrupting_the_agent_is_not_the_agents_fault():
+    assert _interruptions([Span(2, 9)], [Span(5, 7)], ["我跟您说一下这个情况"]) == []
