@@ -40,3 +40,9 @@ def test_bad_files_name_the_bad_value(tmp_path, text, fragment):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_options(tmp_path / "nope.toml")
+
+
+def test_the_example_file_lists_every_default():
+    from pathlib import Path
+    example = Path(__file__).resolve().parent.parent / "coach.example.toml"
+    assert load_options(example) == Options()

@@ -1,0 +1,84 @@
+"""Frame-level speech activity: hysteresis, mask cleaning, crosstalk suppression."""
+
+import numpy as np
+import pytest
+
+from coach.config import VadOptions
+from coach.results import Span
+from coach.vad import (
+    FRAME, FRAME_S, SpeechDetector, clean_mask, estimate_coupling_db, frame_levels_db, hysteresis,
+    mask_to_spans, suppress_crosstalk,
+)
+
+
+def test_hysteresis_starts_high_and_ends_low():
+    probs = np.array([0.1, 0.6, 0.4, 0.4, 0.3, 0.45, 0.9])
+    assert hysteresis(probs, VadOptions()).tolist() == [False, True, True, True, False, False, True]
+
+
+def test_clean_mask_closes_short_gaps_and_drops_blips():
+    mask = np.zeros(100, bool)
+    mask[10:30] = True
+    mask[33:50] = True  # 3-frame gap (96 ms) is closed
+    mask[70:72] = True  # 64 ms blip is dropped
+    spans = mask_to_spans(clean_mask(mask, VadOptions()), 100 * FRAME_S)
+    assert spans == [Span(round(10 * FRAME_S, 3), round(50 * FRAME_S, 3))]
+
+
+def test_frame_levels_follow_amplitude():
+    x = np.concatenate([np.full(FRAME * 10, 0.1), np.full(FRAME * 10, 0.01)]).astype(np.float32)
+    levels = frame_levels_db(x)
+    assert levels[3] == pytest.approx(-20, abs=0.1)
+    assert levels[15] == pytest.approx(-40, abs=0.1)
+
+
+def test_coupling_is_the_bleed_level():
+    rng = np.random.default_rng(0)
+    other = rng.uniform(-30, -20, 1000)
+    own = other - 18 + rng.normal(0, 1, 1000)  # bleed 18 dB down
+    own[:100] = other[:100] + 3  # some real double talk
+    active = np.ones(1000, bool)
+    assert estimate_coupling_db(own, other, active) == pytest.approx(-18, abs=2)
+
+
+def _two_party_levels():
+    """Agent talks frames 0–99, customer 100–199, both (an interruption) 200–249."""
+    n = 300
+    quiet = -70.0
+    agent = np.full(n, quiet)
+    cust = np.full(n, quiet)
+    agent[0:100] = -20
+    cust[100:200] = -22
+    agent[200:250] = -21
+    cust[200:250] = -23
+    # bleed: each channel carries the other 17 dB down
+    agent = np.maximum(agent, np.where(np.arange(n) < 200, cust - 17, quiet))
+    cust = np.maximum(cust, np.where(np.arange(n) < 200, agent - 17, quiet))
+    return agent, cust
+
+
+def test_bleed_is_suppressed_but_double_talk_kept():
+    agent_lv, cust_lv = _two_party_levels()
+    # silero hears speech wherever any voice is present, bleed included
+    vad_agent = agent_lv > -60
+    vad_cust = cust_lv > -60
+    a, c = suppress_crosstalk([vad_agent, vad_cust], [agent_lv, cust_lv], margin_db=6)
+    assert a[0:100].all() and not a[100:200].any() and a[200:250].all()
+    assert c[100:200].all() and not c[0:100].any() and c[200:250].all()
+
+
+def test_no_bleed_suppresses_nothing():
+    agent_lv, cust_lv = _two_party_levels()
+    agent_lv[100:200] = -70
+    cust_lv[0:100] = -70
+    vad_agent, vad_cust = agent_lv > -60, cust_lv > -60
+    a, c = suppress_crosstalk([vad_agent, vad_cust], [agent_lv, cust_lv], margin_db=6)
+    assert (a == vad_agent).all() and (c == vad_cust).all()
+
+
+def test_silero_hears_no_speech_in_tones_and_noise():
+    rng = np.random.default_rng(1)
+    t = np.arange(16000 * 3) / 16000
+    hum = (0.05 * np.sin(2 * np.pi * 50 * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    masks = SpeechDetector().activity((hum,))
+    assert not masks[0].any()
