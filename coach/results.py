@@ -88,6 +88,20 @@ class PhraseHit:
 
 
 @dataclass(frozen=True)
+class ScriptCheck:
+    """One required item of the call script (greeting with staff id, closing …).
+
+    ``item`` is the Chinese label shown to the agent; ``start`` is when the item was
+    heard, or where it was missed (a hold), or None when there is no moment to point at.
+    """
+
+    item: str
+    ok: bool
+    detail: str = ""
+    start: float | None = None
+
+
+@dataclass(frozen=True)
 class PitchStats:
     """F0 statistics of the agent's voiced speech."""
 
