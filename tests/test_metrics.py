@@ -37,9 +37,10 @@ def test_words_go_to_their_turn_and_empty_turns_are_dropped():
 
 
 def test_speaking_rate_is_chars_over_speaking_time():
-    utts = [utt(A, 0, 10, "字" * 20), utt(A, 20, 30, "字" * 25)]
+    # 55 characters over 20 s of speech (the 10 s gap between utterances does not count).
+    utts = [utt(A, 0, 10, "字" * 25), utt(A, 20, 30, "字" * 30)]
     rate = metrics.speaking_rate(utts, RateOptions())
-    assert rate.chars_per_min == pytest.approx(45 / 20 * 60)
+    assert rate.chars_per_min == pytest.approx(55 / 20 * 60)
     assert rate.verdict is Verdict.TOO_FAST
     assert metrics.speaking_rate([utt(A, 0, 60, "字" * 130)], RateOptions()).verdict is Verdict.OK
     assert metrics.speaking_rate([utt(A, 0, 60, "字" * 100)], RateOptions()).verdict is Verdict.TOO_SLOW
