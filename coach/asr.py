@@ -63,7 +63,7 @@ class Transcriber:
         """Words spoken in `spans` of `samples` (16 kHz), times on the file's clock."""
         if not spans:
             return []
-        joined, pieces = join_spans(samples, spans, self.options.pad_s)
+        joined, pieces = join_spans(samples, spans, self.options.pad_s, self.options.gap_s)
         segments, _ = self._model.transcribe(
             joined,
             language=self.options.language,
@@ -85,37 +85,46 @@ class Transcriber:
             for w in seg.words or ():
                 text = w.word.strip()
                 if text:
-                    start = to_original(w.start, pieces)
-                    end = max(start, to_original(w.end, pieces, is_end=True))
+                    start, end = word_to_original(w.start, w.end, pieces)
                     words.append(Word(start, end, text, w.probability))
         return words
 
 
-def join_spans(samples: np.ndarray, spans: Sequence[Span], pad_s: float) -> tuple[np.ndarray, list[_Piece]]:
-    """Cut the padded spans out of `samples` and join them, remembering where each went."""
+def join_spans(samples: np.ndarray, spans: Sequence[Span], pad_s: float,
+               gap_s: float = 0.0) -> tuple[np.ndarray, list[_Piece]]:
+    """Cut the padded spans out of `samples` and join them, `gap_s` of silence apart,
+    remembering where each went."""
     padded = merge_spans(
         [Span(max(0.0, s.start - pad_s), min(len(samples) / SAMPLE_RATE, s.end + pad_s)) for s in spans]
     )
+    gap = np.zeros(int(round(gap_s * SAMPLE_RATE)), np.float32)
     parts, pieces, cursor = [], [], 0.0
     for span in padded:
         a, b = int(span.start * SAMPLE_RATE), int(span.end * SAMPLE_RATE)
+        if parts:
+            parts.append(gap)
+            cursor += len(gap) / SAMPLE_RATE
         parts.append(samples[a:b])
         pieces.append(_Piece(cursor, a / SAMPLE_RATE, (b - a) / SAMPLE_RATE))
         cursor += (b - a) / SAMPLE_RATE
     return np.concatenate(parts).astype(np.float32, copy=False), pieces
 
 
-def to_original(t: float, pieces: Sequence[_Piece], is_end: bool = False) -> float:
-    """Map a time in the joined audio back to the original file.
+def word_to_original(start: float, end: float, pieces: Sequence[_Piece]) -> tuple[float, float]:
+    """Map a word's joined-audio times back, keeping the word inside one piece.
 
-    A time exactly on a joint belongs to the piece before it when it is an end.
+    Whisper's word times drift by a few tenths of a second, and around a joint that is
+    enough to put the first word of a turn into the tail of the turn before (一 "这是"
+    heard at 50.6 s reported at 44.0 s).  A word belongs to the piece holding its middle;
+    a middle in the silence between two pieces goes to the nearer one.
     """
-    for piece in pieces:
-        piece_end = piece.joined_start + piece.duration
-        if t < piece_end or (is_end and t <= piece_end):
-            return round(piece.original_start + max(0.0, t - piece.joined_start), 3)
-    last = pieces[-1]
-    return round(last.original_start + last.duration, 3)
+    middle = (start + end) / 2
+    piece = min(pieces, key=lambda p: max(p.joined_start - middle, middle - p.joined_start - p.duration, 0.0))
+    joined_end = piece.joined_start + piece.duration
+    start = min(max(start, piece.joined_start), joined_end)
+    end = min(max(end, start), joined_end)
+    return (round(piece.original_start + start - piece.joined_start, 3),
+            round(piece.original_start + end - piece.joined_start, 3))
 
 
 def merge_spans(spans: Sequence[Span]) -> list[Span]:

@@ -67,6 +67,10 @@ def load_audio(path: str | Path) -> Audio:
                 "(one party per channel); extract the two call channels first"
             )
         declared_s = _declared_duration(container, stream)
+        if container.format.name == "wav":
+            # FFmpeg clamps a WAV's duration to the bytes present, hiding a cut-off
+            # file; the RIFF header still says how much audio there should be.
+            declared_s = _wav_header_duration(path) or declared_s
         samples, decode_error = _decode(container, stream, n_channels)
         codec = stream.codec_context.name
         original_rate = stream.codec_context.sample_rate or SAMPLE_RATE
@@ -98,7 +102,7 @@ def _check_file(path: Path) -> None:
     if not path.exists():
         raise AudioError(f"{path} does not exist: check the path")
     if path.is_dir():
-        raise AudioError(f"{path} is a folder: give an audio file (coach batch takes folders)")
+        raise AudioError(f"{path} is a folder: give the audio files in it (e.g. {path}/*.wav)")
     try:
         size = path.stat().st_size
         with path.open("rb"):
@@ -139,6 +143,30 @@ def _declared_duration(container, stream) -> float | None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / av.time_base
+    return None
+
+
+def _wav_header_duration(path: Path) -> float | None:
+    """Seconds of audio the RIFF `data` chunk declares, or None when unknown."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    byte_rate = None
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if chunk == b"fmt " and pos + 20 <= len(head):
+            byte_rate = int.from_bytes(head[pos + 16:pos + 20], "little")
+        elif chunk == b"data":
+            # 0 and 0xFFFFFFFF mark a header that a streaming writer never filled in
+            if not byte_rate or size in (0, 0xFFFFFFFF):
+                return None
+            return size / byte_rate
+        pos += 8 + size + (size & 1)
     return None
 
 

@@ -75,6 +75,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.json and len(args.calls) > 1 and Path(args.json).is_file():
         raise CoachError(f"--json {args.json} is a file but {len(args.calls)} calls were given: pass a folder")
     analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon)
+    report_names = _report_names(args.calls)
     failed = 0
     for call in args.calls:
         try:
@@ -90,11 +91,26 @@ def _analyze(args: argparse.Namespace) -> int:
         if args.json:
             out = Path(args.json)
             if len(args.calls) > 1:
-                out = out / (Path(call).stem + ".json")
+                out = out / report_names[call]
             WRITERS["json"](report, out)
     if failed and len(args.calls) > 1:
         print(f"error: {failed} of {len(args.calls)} recordings could not be analysed (see above)", file=sys.stderr)
     return EXIT_FAILED if failed else 0
+
+
+def _report_names(calls: Sequence[str]) -> dict[str, str]:
+    """One JSON file name per call: its stem, numbered when two calls share one (a/x.wav, b/x.wav)."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for call in dict.fromkeys(calls):
+        stem, n = Path(call).stem, 1
+        name = f"{stem}.json"
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}.json"
+        names[call] = name
+        taken.add(name)
+    return names
 
 
 class _progress:

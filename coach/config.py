@@ -54,6 +54,8 @@ class VadOptions:
     min_speech_s: float = 0.15  # shorter blips are clicks or bleed residue
     min_gap_s: float = 0.2  # shorter gaps inside speech are closed
     crosstalk_margin_db: float = 6.0  # own speech must beat the bleed estimate by this
+    edge_drop_db: float = 30.0  # a span's edges move out while the level is within this of its peak
+    max_edge_s: float = 0.8  # … by at most this much each side
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class AsrOptions:
     # in the target style; a short simplified sentence with punctuation fixes both.
     initial_prompt: str = "以下是普通话客服电话的录音，请用简体中文。"
     pad_s: float = 0.2  # context kept around each speech span fed to the model
+    gap_s: float = 0.5  # silence put between spans, so Whisper hears where a turn starts
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ DEFAULT_LEXICON_DIR = Path(__file__).resolve().parent.parent / "lexicon"
 # short enough that a pattern cannot swallow a whole sentence.
 SLOT_MAX_CHARS = 8
 LIST_SEPARATORS = re.compile(r"[,，、]")
-FIELD_SEPARATOR = re.compile(r"[|｜]")  # full-width ｜ too: Chinese input methods type it
+FIELD_SEPARATOR = re.compile(r"(?<!\\)[|｜]")  # full-width ｜ too: Chinese input methods type it; \| is a literal |
 
 
 class Category(str, enum.Enum):
@@ -209,7 +209,7 @@ def _lines(path: Path, problems: list[str]) -> Iterator[_Line]:
         content = raw.split("#", 1)[0].strip()
         if not content:
             continue
-        head, *rest = (part.strip() for part in FIELD_SEPARATOR.split(content))
+        head, *rest = (part.strip().replace("\\|", "|") for part in FIELD_SEPARATOR.split(content))
         removal = head.startswith("!")
         head = head.lstrip("!").strip()
         fields: dict[str, str] = {}

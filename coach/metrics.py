@@ -77,8 +77,18 @@ def verdict(chars_per_min: float | None, options: RateOptions) -> Verdict:
     return Verdict.OK
 
 
+def is_backchannel(utterance: Utterance, other_activity: Sequence[Span], options: InterruptionOptions) -> bool:
+    """嗯、对、好的 said while the other party talks: listening, not taking the turn."""
+    return _short(utterance.duration, utterance.chars, options) and any(
+        c.start < utterance.start < c.end for c in other_activity)
+
+
+def _short(duration: float, chars: int, options: InterruptionOptions) -> bool:
+    return duration < options.backchannel_max_s or chars < options.backchannel_max_chars
+
+
 def speaking_rate(utterances: Sequence[Utterance], options: RateOptions) -> RateStats:
-    """Agent characters ÷ agent speaking time × 60."""
+    """Agent characters ÷ agent speaking time × 60 (pass the utterances without backchannels)."""
     chars = sum(u.chars for u in utterances)
     speaking = sum(u.duration for u in utterances)
     cpm = round(chars / speaking * 60, 1) if speaking > 0 and chars else None
@@ -139,7 +149,7 @@ def interruptions(agent_turns: Sequence[Span], agent_activity: Sequence[Span],
             continue
         utterance = next((u for u in agent_utterances if u.start == turn.start), None)
         chars = utterance.chars if utterance else 0
-        if turn.duration < options.backchannel_max_s or chars < options.backchannel_max_chars:
+        if _short(turn.duration, chars, options):
             continue
         mine = [s for s in agent_activity if turn.start <= s.start < turn.end]
         overlap = sum(_intersection(s, c) for s in mine for c in customer_activity if c.start < turn.end)

@@ -100,7 +100,10 @@ class Analyzer:
             customer_utts = utterances.get(Speaker.CUSTOMER, [])
             everyone = sorted(agent_utts + customer_utts, key=lambda u: u.start)
             spoken = {who: _inside(activity[who], utterances[who]) for who in roles}
-            rate = metrics.speaking_rate(agent_utts, o.rate)
+            # Backchannels are listening, not speaking: they would skew the rate (嗯 in 0.3 s).
+            customer_spoken = spoken.get(Speaker.CUSTOMER, [])
+            talking = [u for u in agent_utts if not metrics.is_backchannel(u, customer_spoken, o.interruption)]
+            rate = metrics.speaking_rate(talking, o.rate)
             silences = metrics.silences(spoken, everyone, o.silence)
             if Speaker.CUSTOMER in roles:
                 interruptions = metrics.interruptions(

@@ -82,7 +82,8 @@ _NUMERIC = re.compile(
     re.VERBOSE,
 )
 _IDENTIFIER_BEFORE = re.compile(
-    r"(?:工号|编号|尾号|卡号|验证码|号码|电话|手机号?|账号|帐号|单号|身份证号?|密码|分机号?|邮编|拨打|热线|房间号?)"
+    # any …号 (工号, and ASR homophones such as 公号) before digits names an identifier
+    r"(?:号|验证码|号码|电话|手机|身份证|房间|密码|分机|邮编|拨打|热线)"
     r"(?:是|为|:|：|\s)*$"
 )
 _QUANTITY_UNIT_AFTER = re.compile(

@@ -9,6 +9,13 @@ other channel.  We estimate that coupling per direction from the recording itsel
 and keep a frame as own speech only where the channel is louder than the bleed
 estimate by a margin.  Real double-talk (an interruption) passes, because then the
 channel carries its own voice at full level.
+
+Silero is also slow to commit at the edges of speech: it scores soft onsets
+(fricatives like 谢、是, a breathy 您) and trailing syllables low, so its spans start
+0.2–0.7 s late and end early, which is enough to invent a 5 s silence out of a
+4.5 s gap.  Silero decides *whether* there is speech; the boundaries of each span
+are then moved out along the channel's energy to where the voice really starts
+and stops (still only over frames that are the channel's own voice, not bleed).
 """
 
 from __future__ import annotations
@@ -41,11 +48,14 @@ class SpeechDetector:
 
     def activity(self, channels: tuple[np.ndarray, ...]) -> list[np.ndarray]:
         """Boolean own-speech mask per channel, one value per 32 ms frame."""
-        masks = [hysteresis(self.probabilities(ch), self.options) for ch in channels]
+        cores = [hysteresis(self.probabilities(ch), self.options) for ch in channels]
+        levels = [frame_levels_db(ch) for ch in channels]
         if len(channels) == 2:
-            levels = [frame_levels_db(ch) for ch in channels]
-            masks = suppress_crosstalk(masks, levels, self.options.crosstalk_margin_db)
-        return [clean_mask(m, self.options) for m in masks]
+            own = own_voice_frames(cores, levels, self.options.crosstalk_margin_db)
+        else:
+            own = [above_floor(levels[0])]
+        return [clean_mask(extend_to_voice(core & mine, level, mine, self.options), self.options)
+                for core, level, mine in zip(cores, levels, own)]
 
 
 def n_frames(n_samples: int) -> int:
@@ -73,27 +83,68 @@ def hysteresis(probs: np.ndarray, options: VadOptions) -> np.ndarray:
 def estimate_coupling_db(own: np.ndarray, other: np.ndarray, other_active: np.ndarray) -> float:
     """How many dB the other party's bleed sits below them in this channel.
 
-    Among frames where the other party talks, the quietest quarter of (own −
-    other) level differences are frames where this channel holds only bleed
-    (or noise, when there is no bleed: then the estimate is very low and
-    suppresses nothing).
+    Frames where the other party talks and is the louder one hold their bleed in this
+    channel (or this channel's noise, when there is no bleed: then the estimate is very
+    low and suppresses nothing); the median level difference there is the coupling.
+    Frames where this channel is louder are left out: those are this party speaking,
+    often wrongly in `other_active` because silero hears this party's bleed over there.
     """
-    if other_active.sum() < 10:
+    difference = (own - other)[other_active]
+    bleed = difference[difference < 0]
+    if len(bleed) < 10:
         return _FLOOR_DB
-    return float(np.percentile((own - other)[other_active], 25))
+    return float(np.median(bleed))
 
 
-def suppress_crosstalk(masks: list[np.ndarray], levels: list[np.ndarray], margin_db: float) -> list[np.ndarray]:
-    """Drop frames whose level is explained by bleed from the other channel."""
+def above_floor(levels: np.ndarray) -> np.ndarray:
+    """Frames clearly louder than the channel's noise floor (its quietest tenth)."""
+    return levels > np.percentile(levels, 10) + _ABOVE_FLOOR_DB
+
+
+def own_voice_frames(masks: list[np.ndarray], levels: list[np.ndarray], margin_db: float) -> list[np.ndarray]:
+    """Per channel, the frames loud enough to be its own voice rather than bleed or noise."""
     out = []
     for i in (0, 1):
         own, other = levels[i], levels[1 - i]
         coupling = estimate_coupling_db(own, other, masks[1 - i])
-        floor = np.percentile(own, 10)
-        louder_than_bleed = own - other > coupling + margin_db
-        above_floor = own > floor + _ABOVE_FLOOR_DB
-        out.append(masks[i] & louder_than_bleed & above_floor)
+        out.append((own - other > coupling + margin_db) & above_floor(own))
     return out
+
+
+def suppress_crosstalk(masks: list[np.ndarray], levels: list[np.ndarray], margin_db: float) -> list[np.ndarray]:
+    """Drop frames whose level is explained by bleed from the other channel."""
+    return [mask & own for mask, own in zip(masks, own_voice_frames(masks, levels, margin_db))]
+
+
+def extend_to_voice(mask: np.ndarray, levels: np.ndarray, allowed: np.ndarray, options: VadOptions) -> np.ndarray:
+    """Move each span's edges outwards over frames still carrying its voice.
+
+    A frame belongs to the span while it is `allowed` (own voice, not bleed) and within
+    `edge_drop_db` of the span's loudest frame, for at most `max_edge_s` each side; a dip
+    shorter than `min_gap_s` (a stop consonant, a breath between syllables) is stepped over.
+    """
+    out = mask.copy()
+    reach = int(round(options.max_edge_s / FRAME_S))
+    max_dip = int(round(options.min_gap_s / FRAME_S))
+    for start, end in _runs(mask):
+        voiced = allowed & (levels > levels[start:end].max() - options.edge_drop_db)
+        before = voiced[max(0, start - reach):start][::-1]
+        after = voiced[end:end + reach]
+        out[start - _voiced_reach(before, max_dip):end + _voiced_reach(after, max_dip)] = True
+    return out
+
+
+def _voiced_reach(voiced: np.ndarray, max_dip: int) -> int:
+    """How many frames from the start of `voiced` are voice, stepping over short dips."""
+    reach, dip = 0, 0
+    for i, is_voice in enumerate(voiced):
+        if is_voice:
+            reach, dip = i + 1, 0
+        else:
+            dip += 1
+            if dip > max_dip:
+                break
+    return reach
 
 
 def clean_mask(mask: np.ndarray, options: VadOptions) -> np.ndarray:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from coach.asr import Transcriber, join_spans, merge_spans, to_original
+from coach.asr import Transcriber, join_spans, merge_spans, word_to_original
 from coach.audio import SAMPLE_RATE
 from coach.errors import ModelError
 from coach.results import Span
@@ -15,10 +15,16 @@ def test_join_spans_maps_times_back():
     assert len(joined) == int(2.0 * SAMPLE_RATE) + int(3.0 * SAMPLE_RATE)
     # joined[0] is original sample at 1.5 s
     assert joined[0] == samples[int(1.5 * SAMPLE_RATE)]
-    assert to_original(0.0, pieces) == 1.5
-    assert to_original(2.5, pieces) == 10.0  # 0.5 s into the second piece (starts at 9.5 s)
-    assert to_original(2.0, pieces, is_end=True) == 3.5
-    assert to_original(2.0, pieces) == 9.5
+    assert word_to_original(0.0, 0.4, pieces) == (1.5, 1.9)
+    assert word_to_original(2.5, 2.9, pieces) == (10.0, 10.4)  # 0.5 s into the second piece (starts at 9.5 s)
+    assert word_to_original(1.6, 2.0, pieces) == (3.1, 3.5)  # ends exactly on the joint
+
+
+def test_a_word_straddling_a_joint_stays_in_the_piece_holding_its_middle():
+    samples = np.zeros(20 * SAMPLE_RATE, dtype=np.float32)
+    _, pieces = join_spans(samples, [Span(2, 3), Span(10, 12)], pad_s=0.5)  # joint at 2.0 s
+    assert word_to_original(1.9, 2.5, pieces) == (9.5, 10.0)  # stamped early: still the second piece
+    assert word_to_original(1.5, 2.1, pieces) == (3.0, 3.5)
 
 
 def test_overlapping_padded_spans_merge():

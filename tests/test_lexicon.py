@@ -114,3 +114,9 @@ def test_compile_pattern():
         compile_pattern("{部门}问问吧")
     with pytest.raises(Exception, match="never opened"):
         compile_pattern("问问}吧")
+
+
+def test_escaped_bar_is_part_of_a_regex_not_a_field_separator(tmp_path):
+    write(tmp_path, "script.txt", r"opening | label: 开场 | where: first 1 | need: 您好 | also-pattern: 工号\|号[0-9]{2,} | hint: 报工号" "\n")
+    (item,) = [i for i in load_lexicon([tmp_path]).script if i.key == "opening"]
+    assert item.also_pattern == "工号|号[0-9]{2,}" and item.hint == "报工号"

@@ -97,3 +97,12 @@ def test_backchannels_are_not_interruptions():
 
 def test_customer_interrupting_the_agent_is_not_the_agents_fault():
     assert _interruptions([Span(2, 9)], [Span(5, 7)], ["我跟您说一下这个情况"]) == []
+
+
+def test_backchannel_is_short_speech_while_the_other_party_talks():
+    customer = [Span(10, 16)]
+    options = InterruptionOptions()
+    assert metrics.is_backchannel(utt(A, 12, 12.4, "嗯嗯"), customer, options)
+    assert metrics.is_backchannel(utt(A, 12, 13.5, "好的"), customer, options)  # few characters
+    assert not metrics.is_backchannel(utt(A, 17, 17.4, "好的"), customer, options)  # an answer, not over anyone
+    assert not metrics.is_backchannel(utt(A, 14, 17, "您的耐心等待"), customer, options)  # an interruption

@@ -6,7 +6,7 @@ import pytest
 from coach.config import VadOptions
 from coach.results import Span
 from coach.vad import (
-    FRAME, FRAME_S, SpeechDetector, clean_mask, estimate_coupling_db, frame_levels_db, hysteresis,
+    FRAME, FRAME_S, SpeechDetector, clean_mask, estimate_coupling_db, extend_to_voice, frame_levels_db, hysteresis,
     mask_to_spans, suppress_crosstalk,
 )
 
@@ -82,3 +82,30 @@ def test_silero_hears_no_speech_in_tones_and_noise():
     hum = (0.05 * np.sin(2 * np.pi * 50 * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
     masks = SpeechDetector().activity((hum,))
     assert not masks[0].any()
+
+
+def test_coupling_ignores_frames_where_this_party_speaks():
+    # Silero hears the agent's bleed on the customer channel as speech, so "customer active"
+    # holds mostly agent speech; those frames (agent louder) must not set the coupling.
+    rng = np.random.default_rng(2)
+    other = rng.uniform(-30, -20, 1000)
+    own = other - 25 + rng.normal(0, 1, 1000)
+    own[:800] = other[:800] + 25  # agent talking, its bleed on the other channel
+    assert estimate_coupling_db(own, other, np.ones(1000, bool)) == pytest.approx(-25, abs=2)
+
+
+def test_span_edges_move_out_over_quiet_voice_and_short_dips_only():
+    levels = np.full(60, -90.0)
+    levels[10:14] = -40  # a soft onset silero scored low
+    levels[14:30] = -15  # the span silero found
+    levels[30:33] = -90  # a 96 ms stop closure …
+    levels[33:36] = -42  # … then the trailing syllable
+    levels[45:50] = -40  # a separate sound 0.3 s later: not this span
+    core = np.zeros(60, bool)
+    core[14:30] = True
+    extended = extend_to_voice(core, levels, np.ones(60, bool), VadOptions())
+    assert np.flatnonzero(extended).tolist() == list(range(10, 36))
+    # frames that are the other party's bleed are never taken
+    bleed = np.ones(60, bool)
+    bleed[10:12] = False
+    assert np.flatnonzero(extend_to_voice(core, levels, bleed, VadOptions()))[0] == 12
