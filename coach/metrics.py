@@ -18,8 +18,6 @@ from coach.results import (
 # Words whose times fall this close to an utterance still belong to it (ASR word
 # edges and VAD edges disagree by a few frames).
 _WORD_SNAP_S = 0.6
-HOLD_ASK = ("稍等", "稍候", "等一下", "等一等")
-HOLD_RETURN = ("久等",)
 
 
 def group_turns(own: Sequence[Span], other: Sequence[Span], options: TurnOptions,
@@ -105,33 +103,24 @@ def utterance_rates(utterances: Sequence[Utterance], options: RateOptions) -> li
     return rates
 
 
-def silences(activity: dict[Speaker, Sequence[Span]], utterances: Sequence[Utterance],
-             options: SilenceOptions) -> list[Silence]:
+def silences(activity: dict[Speaker, Sequence[Span]], options: SilenceOptions) -> list[Silence]:
     """Gaps longer than `min_s` where neither party speaks, between the first and last speech.
 
     Before the first word the call has not started for us (ringing, a recorder
     started early) and after the last it is over, so only gaps inside the call
     count.  The party who spoke last is reported: a customer waiting on the agent
-    is the agent's silence.  A gap opened by 请稍等 and closed by 让您久等了 is a hold.
+    is the agent's silence.  Which gaps were announced holds is for the phrase stage
+    to say (`coach.phrases.mark_holds`): it hears 请稍等 through ASR errors.
     """
     spoken = sorted(((s, who) for who, spans in activity.items() for s in spans), key=lambda x: x[0].start)
     found = []
     last_end, last_who = None, None
     for span, who in spoken:
         if last_end is not None and span.start - last_end > options.min_s:
-            found.append(Silence(round(last_end, 2), round(span.start, 2), last_who,
-                                 _is_hold(last_end, span.start, utterances)))
+            found.append(Silence(round(last_end, 2), round(span.start, 2), last_who))
         if last_end is None or span.end >= last_end:
             last_end, last_who = span.end, who
     return found
-
-
-def _is_hold(start: float, end: float, utterances: Sequence[Utterance]) -> bool:
-    agent = [u for u in utterances if u.speaker is Speaker.AGENT]
-    before = [u for u in agent if u.end <= start + 0.1]
-    after = [u for u in agent if u.start >= end - 0.1]
-    return bool(before and after and any(k in before[-1].text for k in HOLD_ASK)
-                and any(k in after[0].text for k in HOLD_RETURN))
 
 
 def interruptions(agent_turns: Sequence[Span], agent_activity: Sequence[Span],

@@ -17,7 +17,7 @@ import logging
 import re
 import weakref
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Iterable, Sequence
 
@@ -379,6 +379,21 @@ def check_script(utterances: Sequence[Utterance], lexicon: Lexicon,
         else:
             checks.append(ScriptCheck(item.label, False, item.hint, scope[0].start if scope else None))
     return checks
+
+
+def mark_holds(silences: Sequence[Silence], utterances: Sequence[Utterance], lexicon: Lexicon) -> list[Silence]:
+    """Silences announced with a hold request (请稍等) and closed with an apology (让您久等了),
+    per the script's before-hold and after-hold items, marked as holds."""
+    matcher = PhraseMatcher.for_lexicon(lexicon)
+    agent = sorted((u for u in utterances if u.speaker is Speaker.AGENT), key=lambda u: u.start)
+    texts = {id(u): matcher.prepare(u.text) for u in agent}
+    found = {id(u): matcher.script_found(texts[id(u)]) for u in agent}
+
+    def said(where: Where, scope: Sequence[Utterance]) -> bool:
+        return any(_said(item, scope, found, texts) for item in lexicon.script if item.where is where)
+
+    return [replace(s, hold=said(Where.BEFORE_HOLD, _before(agent, s)) and said(Where.AFTER_HOLD, _after(agent, s)))
+            for s in silences]
 
 
 def _said(item: ScriptItem, scope: Sequence[Utterance], found: dict, texts: dict) -> list[tuple[str, float]]:

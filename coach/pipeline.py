@@ -23,7 +23,7 @@ from coach.asr import Transcriber
 from coach.audio import SAMPLE_RATE, Audio, load_audio
 from coach.config import Options
 from coach.lexicon import load_lexicon
-from coach.phrases import PhraseMatcher, check_script
+from coach.phrases import PhraseMatcher, check_script, mark_holds
 from coach.pitch import PitchOptions, pitch_stats, track_f0
 from coach.results import Layout, Report, Span, Speaker, Utterance, UtterancePitch
 from coach.vad import SpeechDetector, mask_to_spans
@@ -104,7 +104,7 @@ class Analyzer:
             customer_spoken = spoken.get(Speaker.CUSTOMER, [])
             talking = [u for u in agent_utts if not metrics.is_backchannel(u, customer_spoken, o.interruption)]
             rate = metrics.speaking_rate(talking, o.rate)
-            silences = metrics.silences(spoken, everyone, o.silence)
+            silences = metrics.silences(spoken, o.silence)
             if Speaker.CUSTOMER in roles:
                 interruptions = metrics.interruptions(
                     turns[Speaker.AGENT], spoken[Speaker.AGENT], spoken[Speaker.CUSTOMER],
@@ -122,6 +122,7 @@ class Analyzer:
 
         with stage(Stage.PHRASES):
             phrases = self.matcher.match(everyone)
+            silences = mark_holds(silences, everyone, self.matcher.lexicon)
             script = check_script(everyone, self.matcher.lexicon, silences=silences) if agent_utts else []
 
         if not agent_utts:

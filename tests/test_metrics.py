@@ -55,23 +55,14 @@ def test_utterance_rates_skip_short_utterances():
 
 def test_silences_only_longer_than_five_seconds_inside_the_call():
     activity = {A: [Span(3, 5), Span(10.5, 12), Span(30, 31)], C: [Span(12.5, 14), Span(18, 19)]}
-    found = metrics.silences(activity, [], SilenceOptions())
+    found = metrics.silences(activity, SilenceOptions())
     # 5→10.5 (5.5 s, agent spoke last), 14→18 is 4 s (no), 19→30 (11 s, customer spoke last);
     # the 3 s before the first word does not count.
     assert [(s.start, s.end, s.last_speaker) for s in found] == [(5, 10.5, A), (19, 30, C)]
 
 
 def test_exactly_five_seconds_is_not_a_silence():
-    assert metrics.silences({A: [Span(0, 1), Span(6, 7)]}, [], SilenceOptions()) == []
-
-
-def test_hold_is_marked_when_announced_and_closed():
-    activity = {A: [Span(0, 2), Span(10, 12)]}
-    utts = [utt(A, 0, 2, "请您稍等"), utt(A, 10, 12, "让您久等了")]
-    (silence,) = metrics.silences(activity, utts, SilenceOptions())
-    assert silence.hold
-    utts = [utt(A, 0, 2, "好的"), utt(A, 10, 12, "让您久等了")]
-    assert not metrics.silences(activity, utts, SilenceOptions())[0].hold
+    assert metrics.silences({A: [Span(0, 1), Span(6, 7)]}, SilenceOptions()) == []
 
 
 def _interruptions(agent_spans, customer_spans, agent_texts):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from coach.lexicon import load_lexicon
-from coach.phrases import PhraseMatcher, check_script
+from coach.phrases import PhraseMatcher, check_script, mark_holds
 from coach.results import Silence, Speaker, Utterance, Word
 
 SEEDS = Path("/work/shared/seeds")
@@ -250,3 +250,13 @@ def test_customer_left_waiting_is_a_hold_even_without_the_agents_words(lexicon):
     call = [agent(0.0, 3.0, "您好，工号1023"), customer(3.5, 5.0, "我查订单"), agent(12.0, 14.0, "订单发货了")]
     checks = {c.item: c for c in check_script(call, lexicon, silences=[Silence(5.0, 12.0, Speaker.CUSTOMER)])}
     assert checks["等待前先征询（请您稍等）"].ok is False and checks["等待后致歉（让您久等了）"].ok is False
+
+
+def test_hold_is_a_silence_announced_and_closed_even_through_asr_errors(lexicon):
+    gap = Silence(2.0, 10.0, Speaker.AGENT)
+    closed = [agent(0.0, 2.0, "好的，请收等"), agent(10.0, 12.0, "让您就等了")]  # 请稍等, 让您久等了 misheard
+    assert mark_holds([gap], closed, lexicon)[0].hold
+    unannounced = [agent(0.0, 2.0, "好的"), agent(10.0, 12.0, "让您久等了")]
+    assert not mark_holds([gap], unannounced, lexicon)[0].hold
+    unclosed = [agent(0.0, 2.0, "请您稍等"), agent(10.0, 12.0, "订单已经发货了")]
+    assert not mark_holds([gap], unclosed, lexicon)[0].hold
