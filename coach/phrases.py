@@ -344,7 +344,10 @@ def _time_span(utterance: Utterance, text: _Text, start: int, end: int) -> tuple
         first, last = owner[min(int(start * scale), len(owner) - 1)], owner[min(int((end - 1) * scale), len(owner) - 1)]
     else:
         first, last = owner[start], owner[end - 1]
-    return utterance.words[first].start, utterance.words[last].end
+    # Word times come from the padded audio given to the recogniser and can spill a
+    # little outside the utterance the VAD measured.
+    begin = min(max(utterance.words[first].start, utterance.start), utterance.end)
+    return begin, min(max(utterance.words[last].end, begin), utterance.end)
 
 
 # --- the call script -----------------------------------------------------------------------

@@ -6,13 +6,13 @@ import sys
 from typing import Callable, TextIO
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from coach.results import Report, Speaker, Verdict
 
 _VERDICT = {Verdict.TOO_SLOW: "偏慢", Verdict.OK: "达标", Verdict.TOO_FAST: "偏快", Verdict.NO_SPEECH: "无语音"}
 _WORST_STRETCHES = 3
+_SEVERITY = {"critical": "严重", "major": "较重", "minor": "轻微"}
 
 
 def clock(t: float) -> str:
@@ -110,15 +110,14 @@ def _forbidden(console: Console, report: Report) -> None:
     if not hits:
         console.print("  没有服务禁语。")
         return
-    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
-    for col in ("时间", "说话人", "原话", "建议改说"):
-        table.add_column(col)
     rank = {"critical": 0, "major": 1, "minor": 2}
     for h in sorted(hits, key=lambda h: (h.speaker is not Speaker.AGENT, rank.get(h.severity, 1), h.start)):
         who = "坐席" if h.speaker is Speaker.AGENT else "客户（不计分）"
         heard = h.heard if h.heard and h.heard != h.phrase else h.phrase
-        table.add_row(clock(h.start), who, f"「{_short(h.context or heard)}」", h.suggestion or "—")
-    console.print(table)
+        console.print(Text.assemble(f"  {clock(h.start)}  {who}  「{_short(h.context or heard)}」  ",
+                                    (f"禁语：{h.phrase}", "bold red"), f"（{_SEVERITY.get(h.severity, h.severity)}）"))
+        if h.suggestion and h.speaker is Speaker.AGENT:
+            console.print(Text.assemble("           建议改说：", (h.suggestion, "green")))
 
 
 def _short(text: str, limit: int = 30) -> str:
