@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import opencc
-
 from coach.errors import LexiconError
+from coach.textnorm import to_simplified
 
 DEFAULT_LEXICON_DIR = Path(__file__).resolve().parent.parent / "lexicon"
 
@@ -113,8 +112,6 @@ PATTERN_KEYS = {"severity", "suggest", "note"}
 SCRIPT_KEYS = {"label", "where", "need", "also", "also-pattern", "hint", "note"}
 KNOWN_FILES = (*ENTRY_FILES, "patterns.txt", "script.txt")
 PHRASE_FIELDS = ("except", "need", "also")  # fields that hold phrases to match, like the head
-# Transcripts reach the matcher in simplified characters: a traditional phrase would never match.
-_TO_SIMPLIFIED = opencc.OpenCC("t2s")
 DEFAULT_SEVERITY = {Category.FORBIDDEN: Severity.MAJOR, Category.FILLER: Severity.MINOR}
 
 
@@ -229,7 +226,8 @@ def _lines(path: Path, problems: list[str]) -> Iterator[_Line]:
                     raise _LineError(f"key {key!r} has no value (write '{key}: …' or drop the field)")
                 fields[key] = value
             for phrase in (head, *(fields.get(k, "") for k in PHRASE_FIELDS)):
-                simplified = _TO_SIMPLIFIED.convert(phrase)
+                # Transcripts reach the matcher simplified: a traditional phrase would never match.
+                simplified = to_simplified(phrase)
                 if simplified != phrase:
                     raise _LineError(f"{phrase!r} has traditional characters but transcripts are simplified "
                                      f"(write {simplified!r})")

@@ -360,10 +360,7 @@ def check_script(utterances: Sequence[Utterance], lexicon: Lexicon,
     Hold steps are only listed when the call had a hold: a silence after the agent's
     请稍等, or one that left the customer waiting after speaking.
     """
-    matcher = PhraseMatcher.for_lexicon(lexicon)
-    agent = sorted((u for u in utterances if u.speaker is Speaker.AGENT), key=lambda u: u.start)
-    texts = {id(u): matcher.prepare(u.text) for u in agent}
-    found = {id(u): matcher.script_found(texts[id(u)]) for u in agent}
+    agent, texts, found = _agent_script_phrases(utterances, lexicon)
     hold_ask = [i for i in lexicon.script if i.where is Where.BEFORE_HOLD]
     holds = [s for s in silences
              if s.last_speaker is Speaker.CUSTOMER
@@ -387,16 +384,21 @@ def check_script(utterances: Sequence[Utterance], lexicon: Lexicon,
 def mark_holds(silences: Sequence[Silence], utterances: Sequence[Utterance], lexicon: Lexicon) -> list[Silence]:
     """Silences announced with a hold request (请稍等) and closed with an apology (让您久等了),
     per the script's before-hold and after-hold items, marked as holds."""
-    matcher = PhraseMatcher.for_lexicon(lexicon)
-    agent = sorted((u for u in utterances if u.speaker is Speaker.AGENT), key=lambda u: u.start)
-    texts = {id(u): matcher.prepare(u.text) for u in agent}
-    found = {id(u): matcher.script_found(texts[id(u)]) for u in agent}
+    agent, texts, found = _agent_script_phrases(utterances, lexicon)
 
     def said(where: Where, scope: Sequence[Utterance]) -> bool:
         return any(_said(item, scope, found, texts) for item in lexicon.script if item.where is where)
 
     return [replace(s, hold=said(Where.BEFORE_HOLD, _before(agent, s)) and said(Where.AFTER_HOLD, _after(agent, s)))
             for s in silences]
+
+
+def _agent_script_phrases(utterances: Sequence[Utterance], lexicon: Lexicon) -> tuple[list[Utterance], dict, dict]:
+    """The agent's utterances in time order, each one's prepared text and the script phrases in it."""
+    matcher = PhraseMatcher.for_lexicon(lexicon)
+    agent = sorted((u for u in utterances if u.speaker is Speaker.AGENT), key=lambda u: u.start)
+    texts = {id(u): matcher.prepare(u.text) for u in agent}
+    return agent, texts, {id(u): matcher.script_found(texts[id(u)]) for u in agent}
 
 
 def _said(item: ScriptItem, scope: Sequence[Utterance], found: dict, texts: dict) -> list[tuple[str, float]]:

@@ -111,11 +111,6 @@ def own_voice_frames(masks: list[np.ndarray], levels: list[np.ndarray], margin_d
     return out
 
 
-def suppress_crosstalk(masks: list[np.ndarray], levels: list[np.ndarray], margin_db: float) -> list[np.ndarray]:
-    """Drop frames whose level is explained by bleed from the other channel."""
-    return [mask & own for mask, own in zip(masks, own_voice_frames(masks, levels, margin_db))]
-
-
 def extend_to_voice(mask: np.ndarray, levels: np.ndarray, allowed: np.ndarray, options: VadOptions) -> np.ndarray:
     """Move each span's edges outwards over frames still carrying its voice.
 
