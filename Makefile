@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
 
-.PHONY: setup demo test bench clean
+.PHONY: setup postgres demo test bench clean
 
 setup: $(BIN)/coach $(MODEL)/model.bin
 
@@ -25,12 +25,18 @@ $(MODEL)/model.bin: | $(BIN)/coach
 demo: setup
 	$(BIN)/coach analyze recordings/sample_call.wav --json out/sample_call.json
 
-test: setup
+# The tests start a real PostgreSQL server of their own: install Debian's if it is missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+
+test: setup postgres
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_speed.py
+	$(BIN)/python bench/bench_phrases.py
 
 clean:
 	rm -rf $(VENV) $(MODEL)/model.bin out

@@ -24,6 +24,7 @@ from coach.results import Span, Word
 
 log = logging.getLogger(__name__)
 
+SENTENCE_ENDS = ("。", "？", "！", "?", "!", ".")
 MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.json")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "whisper-base"
 
@@ -69,12 +70,14 @@ class Transcriber:
             language=self.options.language,
             beam_size=self.options.beam_size,
             initial_prompt=self.options.initial_prompt,
+            hotwords=self.options.hotwords or None,
             word_timestamps=True,
             vad_filter=False,
             # Conditioning on earlier text is what lets one hallucination loop for minutes.
             condition_on_previous_text=False,
         )
         words: list[Word] = []
+        after_sentence_end = True
         for seg in segments:
             if textnorm.is_hallucination(
                 seg.text, no_speech_prob=seg.no_speech_prob, avg_logprob=seg.avg_logprob,
@@ -85,8 +88,10 @@ class Transcriber:
             for w in seg.words or ():
                 text = w.word.strip()
                 if text:
-                    start, end = word_to_original(w.start, w.end, pieces)
+                    lean = 1 if after_sentence_end else -1 if text.endswith(SENTENCE_ENDS) else 0
+                    start, end = word_to_original(w.start, w.end, pieces, lean)
                     words.append(Word(start, end, text, w.probability))
+                    after_sentence_end = text.endswith(SENTENCE_ENDS)
         return words
 
 
@@ -110,16 +115,26 @@ def join_spans(samples: np.ndarray, spans: Sequence[Span], pad_s: float,
     return np.concatenate(parts).astype(np.float32, copy=False), pieces
 
 
-def word_to_original(start: float, end: float, pieces: Sequence[_Piece]) -> tuple[float, float]:
+def word_to_original(start: float, end: float, pieces: Sequence[_Piece], lean: int = 0) -> tuple[float, float]:
     """Map a word's joined-audio times back, keeping the word inside one piece.
 
     Whisper's word times drift by a few tenths of a second, and around a joint that is
     enough to put the first word of a turn into the tail of the turn before (一 "这是"
-    heard at 50.6 s reported at 44.0 s).  A word belongs to the piece holding its middle;
-    a middle in the silence between two pieces goes to the nearer one.
+    heard at 50.6 s reported at 44.0 s).  A word belongs to the piece holding its middle.
+    A middle in the silence between two pieces — where nothing was said — goes by the
+    sentence: to the next piece when the word opens a sentence (lean +1), to the previous
+    when it ends one (lean −1), else to the nearer piece.
     """
     middle = (start + end) / 2
-    piece = min(pieces, key=lambda p: max(p.joined_start - middle, middle - p.joined_start - p.duration, 0.0))
+
+    def distance(p: _Piece) -> float:
+        return max(p.joined_start - middle, middle - p.joined_start - p.duration, 0.0)
+
+    piece = min(pieces, key=distance)
+    if distance(piece) > 0 and lean:
+        side = [p for p in pieces if (p.joined_start > middle if lean > 0 else p.joined_start < middle)]
+        if side:
+            piece = min(side, key=distance)
     joined_end = piece.joined_start + piece.duration
     start = min(max(start, piece.joined_start), joined_end)
     end = min(max(end, start), joined_end)

@@ -7,7 +7,9 @@ Every failure coach anticipates is a `CoachError`; here it becomes one line
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -52,6 +54,34 @@ def _parser() -> argparse.ArgumentParser:
                    help="extra lexicon folder merged over the bundled one (repeatable)")
     a.add_argument("--quiet", action="store_true", help="no terminal report (with --json)")
     a.set_defaults(run=_analyze)
+
+    b = sub.add_parser("batch", help="analyse a folder or manifest of recordings into a results database")
+    b.add_argument("input", metavar="DIR|MANIFEST.csv",
+                   help="folder searched for audio files, or a CSV with columns "
+                        "path,call_id,agent_id,agent_channel,team,date (only path is required)")
+    b.add_argument("--db", required=True, metavar="PATH|URL",
+                   help="SQLite file (created if missing) or postgresql://user@host/db")
+    b.add_argument("--workers", type=int, default=None,
+                   help="analysis processes, each loading the model once (default: one per 2 cores)")
+    b.add_argument("--ray", metavar="ADDRESS", help="run the workers on this Ray cluster (host:port or 'auto')")
+    b.add_argument("--agent-channel", choices=["left", "right"], default="left",
+                   help="agent channel for recordings the manifest does not say (default: left)")
+    b.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
+    b.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
+    b.add_argument("--lexicon", metavar="DIR", action="append", default=[],
+                   help="extra lexicon folder merged over the bundled one (repeatable)")
+    b.set_defaults(run=_batch)
+
+    e = sub.add_parser("export", help="write a results database out as JSON or CSV")
+    e.add_argument("--db", required=True, metavar="PATH|URL")
+    e.add_argument("--json", metavar="OUT", help='{"recordings": [{"source", "status", "error", "report"}, …]}')
+    e.add_argument("--csv", metavar="OUT", help="one flat row per recording")
+    e.set_defaults(run=_export)
+
+    st = sub.add_parser("stats", help="per-agent, per-day or per-team figures from a results database")
+    st.add_argument("--db", required=True, metavar="PATH|URL")
+    st.add_argument("--by", choices=["agent", "day", "team"], default="agent")
+    st.set_defaults(run=_stats)
 
     lx = sub.add_parser("lexicon", help="check a sentence against the lexicons, or validate lexicon files")
     lsub = lx.add_subparsers(dest="lexicon_command", required=True)
@@ -132,6 +162,89 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.status:
             self.status.stop()
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from coach.batch import Settings, discover, run_batch
+    from coach.config import load_options
+    from coach.store import Store
+
+    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon))
+    recordings = discover(args.input, args.agent_channel)
+    if not recordings:
+        raise CoachError(f"{args.input}: no audio files found (looked for .wav .mp3 .flac .ogg .m4a …)")
+    workers = args.workers or max(1, (os.cpu_count() or 1) // 2)
+    with Store(args.db) as store, _BatchBar() as bar:
+        summary = run_batch(recordings, store, settings, workers, args.ray, bar.update)
+    before = f" ({summary.failed_before} of them failed)" if summary.failed_before else ""
+    print(f"{summary.found} recordings: {summary.analysed} analysed, {summary.skipped} already done{before}, "
+          f"{summary.failed} failed; {summary.audio_s / 3600:.2f} h of audio in {summary.wall_s:.0f} s "
+          f"({summary.speed:.1f}× real time) → {args.db}")
+    failed = summary.failed + summary.failed_before
+    if failed:
+        print(f"error: {failed} recording(s) could not be analysed; the reasons are in the database "
+              f"(coach export --db {args.db} --csv OUT.csv)", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
+
+
+class _BatchBar:
+    """A progress bar with ETA and throughput on a terminal; one line per failure either way."""
+
+    def __init__(self):
+        self.bar = self.task = None
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[speed]}"), TimeRemainingColumn(), transient=True)
+            self.bar.start()
+        return self
+
+    def update(self, p) -> None:
+        if p.outcome and p.outcome.error:
+            (self.bar.console.print if self.bar else functools.partial(print, file=sys.stderr))(
+                f"failed: {p.outcome.recording.source}: {p.outcome.error}")
+        if not self.bar:
+            return
+        speed = f"{p.audio_s / p.elapsed_s:.1f}× real time" if p.elapsed_s and p.audio_s else ""
+        if self.task is None:
+            self.task = self.bar.add_task("batch", total=p.total, speed=speed)
+        self.bar.update(self.task, completed=p.done, speed=speed)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def _export(args: argparse.Namespace) -> int:
+    from coach.export import export_csv, export_json
+    from coach.store import Store
+
+    if not args.json and not args.csv:
+        raise CoachError("nothing to export: pass --json OUT and/or --csv OUT")
+    with Store(args.db, create=False) as store:
+        if args.json:
+            export_json(store, args.json)
+        if args.csv:
+            export_csv(store, args.csv)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from coach.stats import GroupBy, aggregate, rows_to_table
+    from coach.store import Store
+
+    with Store(args.db, create=False) as store:
+        groups = aggregate(list(store.recordings()), GroupBy(args.by))
+    if not groups:
+        print(f"{args.db}: no recordings yet (run coach batch first)")
+        return 0
+    Console().print(rows_to_table(groups, GroupBy(args.by)))
+    return 0
 
 
 def _lexicon_check(args: argparse.Namespace) -> int:

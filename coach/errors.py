@@ -23,3 +23,11 @@ class ConfigError(CoachError):
 
 class LexiconError(CoachError):
     """A lexicon file is malformed (the message gives file and line)."""
+
+
+class ManifestError(CoachError):
+    """A batch input (folder or manifest .csv) is missing or malformed."""
+
+
+class StoreError(CoachError):
+    """The results database cannot be opened, written or is of a newer schema."""

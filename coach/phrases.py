@@ -6,7 +6,8 @@ word boundary, so 请 inside 申请 is no hit.  Punctuation and spaces are ignor
 multi-word phrases match across them.  ASR homophones are normal (请您稍等 heard as
 请您收等, 让您久等了 as 让您就等了): phrases of three or more characters also match when
 the toneless pinyin is equal (confidence 0.9) or one syllable is a near sound
-(confidence 0.75), as long as at least half the characters are the very same.
+(confidence 0.75), as long as at least half the characters are the very same; 您 and 你
+count alike everywhere (confidence 0.9), since a phone line leaves nin and ni one sound.
 Forbidden phrases that are negated, conditional or quoted (如果您不清楚…, 您说"不知道"…)
 are not reported.
 """
@@ -43,6 +44,10 @@ INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", 
 NEAR_INITIALS = ({"z", "zh"}, {"c", "ch"}, {"s", "sh"}, {"n", "l"}, {"f", "h"}, {"l", "r"})
 NEAR_FINALS = ({"an", "ang"}, {"en", "eng"}, {"in", "ing"}, {"ian", "iang"}, {"uan", "uang"},
                {"ao", "ou"}, {"e", "o", "uo"}, {"ai", "ei"}, {"iu", "ou"}, {"u", "v"})
+
+# 您 and 你 are one sound to the recogniser on a phone line (nin/ni; it writes 你好 for 您好
+# and 祝你生活愉快 for 祝您…), so phrases are compared with 您 folded into 你.
+FOLD = str.maketrans("您", "你")
 
 CLAUSE_BREAKS = frozenset("，。！？；,.!?;\n")
 QUOTE_PAIRS = {"“": "”", "「": "」", "『": "』", "‘": "’", '"': '"', "'": "'"}
@@ -93,9 +98,11 @@ class _Text:
 
     original: str
     clean: str  # lower-cased letters, digits and Han only
+    folded: str  # clean with 您 → 你
     orig_at: tuple[int, ...]  # clean index -> index in original
     boundaries: frozenset[int]  # clean indices where a jieba word starts or ends
     syllables: tuple[str, ...]
+    breaks_before: tuple[int, ...]  # clause marks in the original before each clean character
 
     def heard(self, start: int, end: int) -> str:
         return self.original[self.orig_at[start]:self.orig_at[end - 1] + 1]
@@ -104,10 +111,12 @@ class _Text:
 @dataclass(frozen=True)
 class _Candidate:
     clean: str
+    folded: str  # clean with 您 → 你
     syllables: tuple[str, ...]
     payload: object
     whole_words: bool
     by_sound: bool
+    breaks: int  # clause marks inside the phrase (对不起，让您久等了 has one)
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,9 @@ class _Index:
         self.whole_words_only = True
         for phrase, payload, whole_words, by_sound in phrases:
             clean = _spoken(phrase)
-            candidate = _Candidate(clean, tuple(_syllable(c) for c in clean), payload, whole_words, by_sound)
+            folded = clean.translate(FOLD)
+            candidate = _Candidate(clean, folded, tuple(_syllable(c) for c in folded), payload, whole_words,
+                                   by_sound, _breaks(phrase))
             self._by_first[candidate.syllables[0]].append(candidate)
             if len(clean) >= MIN_SOUND_CHARS and by_sound:
                 self._by_second[candidate.syllables[1]].append(candidate)
@@ -149,16 +160,28 @@ class _Index:
         return found
 
 
+def _breaks(phrase: str) -> int:
+    """How many places inside the phrase have clause marks (。。 counts once)."""
+    marks = "".join(CLAUSE_BREAKS)
+    return len(re.findall(f"[{re.escape(marks)}]+", phrase.strip(marks)))
+
+
 def _compare(candidate: _Candidate, text: _Text, start: int) -> float | None:
     end = start + len(candidate.clean)
     if end > len(text.clean) or (candidate.whole_words and end not in text.boundaries):
         return None
-    window = text.clean[start:end]
-    if window == candidate.clean:
+    # A phrase may run over a missing comma (ASR text has few) but not over one the phrase
+    # lacks: 谢谢，您的反馈… is 谢谢, not 谢谢您.
+    if text.breaks_before[end - 1] - text.breaks_before[start] > candidate.breaks:
+        return None
+    if text.clean[start:end] == candidate.clean:
         return 1.0
+    window = text.folded[start:end]
+    if window == candidate.folded:
+        return SOUND_EQUAL_CONFIDENCE
     if not candidate.by_sound or len(window) < MIN_SOUND_CHARS:
         return None
-    if 2 * sum(a == b for a, b in zip(window, candidate.clean)) < len(window):
+    if 2 * sum(a == b for a, b in zip(window, candidate.folded)) < len(window):
         return None
     near = 0
     for heard, expected in zip(text.syllables[start:end], candidate.syllables):
@@ -213,17 +236,25 @@ class PhraseMatcher:
         return self.match([Utterance(speaker=speaker, start=start, end=end, text=text)])
 
     def prepare(self, text: str) -> _Text:
-        clean, orig_at, boundaries = [], [], {0}
-        position = 0
+        clean, orig_at, breaks_before, boundaries = [], [], [], {0}
+        position = breaks = 0
+        pending_break = False
         for token in self._tokenizer.cut(text, HMM=False):
             for ch in token:
                 if ch.isalnum():
+                    breaks += pending_break and bool(clean)
+                    pending_break = False
                     clean.append(ch.lower())
                     orig_at.append(position)
+                    breaks_before.append(breaks)
+                elif ch in CLAUSE_BREAKS:
+                    pending_break = True
                 position += 1
             boundaries.add(len(clean))
         joined = "".join(clean)
-        return _Text(text, joined, tuple(orig_at), frozenset(boundaries), tuple(_syllable(c) for c in joined))
+        folded = joined.translate(FOLD)
+        return _Text(text, joined, folded, tuple(orig_at), frozenset(boundaries),
+                     tuple(_syllable(c) for c in folded), tuple(breaks_before))
 
     def script_found(self, text: _Text) -> dict[tuple[str, str], list[_Found]]:
         """Script phrases in the text, keyed by (item key, "need" | "also")."""

@@ -27,6 +27,15 @@ def test_a_word_straddling_a_joint_stays_in_the_piece_holding_its_middle():
     assert word_to_original(1.5, 2.1, pieces) == (3.0, 3.5)
 
 
+def test_a_word_in_the_silence_between_pieces_goes_by_its_sentence():
+    samples = np.zeros(20 * SAMPLE_RATE, dtype=np.float32)
+    _, pieces = join_spans(samples, [Span(2, 3), Span(10, 12)], pad_s=0.5, gap_s=1.0)  # gap 2.0–3.0 s
+    assert word_to_original(2.0, 2.4, pieces) == (3.5, 3.5)  # nearer the first piece
+    assert word_to_original(2.0, 2.4, pieces, lean=1) == (9.5, 9.5)  # opens a sentence: the next turn
+    assert word_to_original(2.6, 2.9, pieces, lean=-1) == (3.5, 3.5)  # ends one: the turn before
+    assert word_to_original(0.1, 0.3, pieces, lean=-1) == (1.6, 1.8)  # inside a piece: lean is moot
+
+
 def test_overlapping_padded_spans_merge():
     assert merge_spans([Span(3, 5), Span(1, 2), Span(1.5, 3.5)]) == [Span(1, 5)]
 

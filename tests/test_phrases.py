@@ -1,7 +1,6 @@
 """Phrase matching on words, by sound, with context rules; the call-script checks."""
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +54,12 @@ def test_multi_word_phrase_ignores_punctuation_and_spaces(matcher):
         assert hits[0].confidence == 1.0
 
 
+def test_phrase_does_not_run_over_a_clause_break_it_lacks(matcher):
+    assert found(matcher, "谢谢，您的反馈我已经记录了") == {("courtesy", "谢谢")}
+    assert found(matcher, "谢谢您的反馈") == {("courtesy", "谢谢您")}
+    assert found(matcher, "谢谢您，再见") == {("courtesy", "谢谢您"), ("courtesy", "再见")}
+
+
 def test_latin_digits_and_punctuation_in_input(matcher):
     hits = matcher.match_text("OK，您好！工号1023为您服务，APP里不知道怎么弄？")
     assert {h.phrase for h in hits} == {"您好", "不知道"}
@@ -87,6 +92,14 @@ def test_asr_homophones_match_with_lower_confidence(matcher, heard, phrase):
     hits = matcher.match_text(heard)
     assert [h.phrase for h in hits] == [phrase]
     assert hits[0].heard == heard.replace("我", "") and hits[0].confidence < 1.0
+
+
+@pytest.mark.parametrize("heard, phrase", [("你好", "您好"), ("祝你生活愉快", "祝您生活愉快"),
+                                           ("感谢你的来电", "感谢您的来电")])
+def test_ni_and_nin_count_alike(matcher, heard, phrase):
+    hits = matcher.match_text(f"{heard}。")
+    assert [(h.phrase, h.heard, h.confidence) for h in hits] == [(phrase, heard, 0.9)]
+    assert matcher.match_text(phrase)[0].confidence == 1.0
 
 
 def test_two_character_phrases_do_not_match_by_sound(matcher):
@@ -177,29 +190,6 @@ def test_hit_time_when_normalisation_changed_the_text_length(matcher):
     words = [Word(0.0, 0.5, "工号"), Word(0.5, 1.0, "12"), Word(1.0, 1.5, "请稍等")]
     hits = matcher.match([agent(0.0, 1.5, "工号一二请稍等", words)])
     assert [h.phrase for h in hits] == ["请稍等"] and 0.5 <= hits[0].start < hits[0].end <= 1.5
-
-
-# --- speed --------------------------------------------------------------------------------------
-
-def test_ten_minute_call_matches_in_under_50_ms(matcher):
-    agent_lines = ["您好，工号1023，很高兴为您服务", "王先生，请问有什么可以帮您", "好的，请您稍等，我帮您查询一下",
-                   "对不起，让您久等了，您的订单已经发货了", "这个问题我帮您申请一下退款，三到五个工作日到账",
-                   "请问还有什么可以帮您的吗", "感谢您的来电，祝您生活愉快，再见"]
-    customer_lines = ["你好，我想查一下我的订单", "好的谢谢", "那退款什么时候能到", "没有了，谢谢"]
-    utterances, t = [], 0.0
-    while sum(len(u.text) for u in utterances if u.speaker is Speaker.AGENT) < 1300:
-        for line in agent_lines:
-            utterances.append(agent(t, t + 4, line))
-            utterances.append(customer(t + 4.5, t + 6, customer_lines[len(utterances) % len(customer_lines)]))
-            t += 7
-    best = min(_timed(matcher, utterances) for _ in range(3))
-    assert best < 0.05, f"{best * 1000:.1f} ms"
-
-
-def _timed(matcher, utterances):
-    started = time.perf_counter()
-    matcher.match(utterances)
-    return time.perf_counter() - started
 
 
 # --- the call script -----------------------------------------------------------------------------

@@ -1,0 +1,286 @@
+"""Batch stage: a folder or manifest of recordings → the results database.
+
+The plan is decided against the database before any audio is decoded: a recording is
+analysed when the database has no row for it, or its row was made from other bytes
+(content hash) or other settings (options, lexicon, model: the settings hash).  Each
+result is written in its own transaction as soon as it arrives, so a batch killed at
+any moment loses only the recordings in flight, and a rerun does exactly those.
+
+Workers are processes that build one `Analyzer` each (the Whisper model is loaded once
+per worker): local ones from `concurrent.futures`, or Ray actors on a cluster
+(`--ray ADDRESS`).  Either way the results come back to this process, the only writer.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from coach.config import Options
+from coach.errors import CoachError, ManifestError
+from coach.store import Outcome, Recording, Status, Store
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".amr", ".webm"})
+MANIFEST_COLUMNS = ("path", "call_id", "agent_id", "agent_channel", "team", "date")
+CHANNELS = ("left", "right")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a worker needs to build its Analyzer; its hash decides what must be redone."""
+
+    options: Options
+    model_dir: str | None = None
+    lexicon_dirs: tuple[str, ...] = ()
+
+    def fingerprint(self) -> str:
+        from coach.asr import DEFAULT_MODEL_DIR
+        from coach.lexicon import DEFAULT_LEXICON_DIR
+
+        # Threads change the speed, not the result: a rerun with other --workers redoes nothing.
+        options = replace(self.options, asr=replace(self.options.asr, cpu_threads=0))
+        digest = hashlib.sha256(json.dumps(asdict(options), sort_keys=True, default=str).encode())
+        model = Path(self.model_dir) if self.model_dir else DEFAULT_MODEL_DIR
+        for name in ("config.json", "model.bin"):
+            file = model / name
+            digest.update(f"{name}:{file.stat().st_size if file.exists() else -1}".encode())
+        for folder in (DEFAULT_LEXICON_DIR, *map(Path, self.lexicon_dirs)):
+            for file in sorted(folder.glob("*.txt")):
+                digest.update(file.name.encode() + file.read_bytes())
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after every recording: the outcome and the counts so far."""
+
+    outcome: Outcome | None  # None for the first report, before any result
+    done: int  # recordings finished in this run (analysed or failed)
+    total: int  # recordings this run has to do
+    failed: int
+    audio_s: float  # audio analysed so far in this run
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    found: int
+    skipped: int  # already in the database with the same content and settings
+    failed_before: int  # skipped ones that had failed
+    analysed: int
+    failed: int
+    audio_s: float
+    wall_s: float
+
+    @property
+    def speed(self) -> float:
+        """× real time: seconds of audio analysed per second of wall clock."""
+        return self.audio_s / self.wall_s if self.wall_s else 0.0
+
+
+# ----------------------------------------------------------------------------- inputs
+def discover(source: str | Path, agent_channel: str = "left") -> list[Recording]:
+    """The recordings a folder (searched recursively, non-audio files ignored) or a manifest names."""
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        return [Recording(source=str(p.resolve()), call_id=p.relative_to(path).with_suffix("").as_posix(),
+                          agent_channel=agent_channel, call_date=_file_date(p)) for p in files]
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return read_manifest(path, agent_channel)
+    if not path.exists():
+        raise ManifestError(f"{source} does not exist: give a folder of recordings or a manifest .csv")
+    raise ManifestError(f"{source} is neither a folder nor a .csv manifest: give a folder of recordings "
+                        f"or a manifest with columns {', '.join(MANIFEST_COLUMNS)}")
+
+
+def read_manifest(path: Path, agent_channel: str = "left") -> list[Recording]:
+    """Rows of path, call_id, agent_id, agent_channel, team, date (only path is required)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "path" not in reader.fieldnames:
+                raise ManifestError(f"{path}: no 'path' column in the header: the first line must name the "
+                                    f"columns, e.g. {','.join(MANIFEST_COLUMNS)}")
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path} is not UTF-8 text ({exc.reason}): save the manifest as UTF-8 CSV") from None
+    recordings: list[Recording] = []
+    seen: dict[str, int] = {}
+    for line, row in enumerate(rows, start=2):
+        file = (row.get("path") or "").strip()
+        if not file:
+            raise ManifestError(f"{path}:{line}: empty path: every row needs the recording's path")
+        resolved = (path.parent / file).resolve()
+        if str(resolved) in seen:
+            raise ManifestError(f"{path}:{line}: {file} is listed twice (first on line {seen[str(resolved)]}): "
+                                "list each recording once")
+        seen[str(resolved)] = line
+        channel = (row.get("agent_channel") or agent_channel).strip().lower()
+        if channel not in CHANNELS:
+            raise ManifestError(f"{path}:{line}: agent_channel {channel!r}: use left or right")
+        day = (row.get("date") or "").strip() or None
+        if day:
+            try:
+                day = date.fromisoformat(day[:10]).isoformat()
+            except ValueError:
+                raise ManifestError(f"{path}:{line}: date {day!r}: use YYYY-MM-DD") from None
+        recordings.append(Recording(
+            source=str(resolved), call_id=(row.get("call_id") or "").strip() or Path(file).stem,
+            agent_id=(row.get("agent_id") or "").strip() or None, team=(row.get("team") or "").strip() or None,
+            agent_channel=channel, call_date=day or (_file_date(resolved) if resolved.exists() else None)))
+    return recordings
+
+
+def _file_date(path: Path) -> str:
+    # Recorders name files in countless ways; the file's time is the one date every file has.
+    return datetime.fromtimestamp(path.stat().st_mtime).date().isoformat()
+
+
+def content_hash(path: str | Path) -> str | None:
+    """sha256 of the file, or None when it cannot be read (the analysis then records why)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    todo: list[tuple[Recording, str]]  # (recording, content hash) still to analyse
+    skipped: int  # already in the database with the same content and settings
+    skipped_failed: int  # … of which failed (a broken file stays broken until it changes)
+
+
+def plan(recordings: Sequence[Recording], done: dict[str, tuple[str, str, Status]], settings_sha: str) -> Plan:
+    todo, skipped, skipped_failed = [], 0, 0
+    for rec in recordings:
+        sha = content_hash(rec.source) or "unreadable"
+        previous = done.get(rec.source)
+        if previous and previous[0] == sha and previous[1] == settings_sha:
+            skipped += 1
+            skipped_failed += previous[2] is Status.FAILED
+        else:
+            todo.append((rec, sha))
+    return Plan(todo, skipped, skipped_failed)
+
+
+# ----------------------------------------------------------------------------- work
+class Worker:
+    """One analysis process's state: the Analyzer, built once."""
+
+    def __init__(self, settings: Settings):
+        from coach.pipeline import Analyzer
+
+        self.settings_sha = settings.fingerprint()
+        self.analyzer = Analyzer(settings.options, model_dir=settings.model_dir, lexicon_dirs=settings.lexicon_dirs)
+
+    def run(self, recording: Recording, content_sha: str) -> Outcome:
+        from coach.pipeline import Channel
+        from coach.writers.json_report import report_to_dict
+
+        report, error = None, None
+        try:
+            report = report_to_dict(self.analyzer.analyze(recording.source, Channel(recording.agent_channel)))
+        except CoachError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 — one bad recording must not stop a night's batch
+            log.exception("unexpected failure on %s", recording.source)
+            error = f"unexpected {type(exc).__name__}: {exc} (please report this recording)"
+        return Outcome(recording=recording, content_sha=content_sha, settings_sha=self.settings_sha,
+                       status=Status.FAILED if error else Status.OK, error=error, report=report,
+                       analysed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+_WORKER: Worker | None = None
+
+
+def _start_worker(settings: Settings) -> None:
+    global _WORKER
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    _WORKER = Worker(settings)
+
+
+def _run_in_worker(recording: Recording, content_sha: str) -> Outcome:
+    assert _WORKER is not None, "worker used before _start_worker"
+    return _WORKER.run(recording, content_sha)
+
+
+def threads_per_worker(workers: int, options: Options) -> int:
+    """CTranslate2 threads for each worker: the cores shared out, unless the config fixes it."""
+    return options.asr.cpu_threads or max(1, (os.cpu_count() or 1) // workers)
+
+
+def run_local(todo: Sequence[tuple[Recording, str]], settings: Settings, workers: int) -> Iterator[Outcome]:
+    # spawn, not fork: CTranslate2's and OpenMP's threads do not survive a fork.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(settings,)) as pool:
+        futures = [pool.submit(_run_in_worker, rec, sha) for rec, sha in todo]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_ray(todo: Sequence[tuple[Recording, str]], settings: Settings, workers: int,
+            address: str) -> Iterator[Outcome]:
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError:
+        raise CoachError("--ray needs Ray: install it with .venv/bin/pip install 'coach[ray]'") from None
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise CoachError(f"cannot reach the Ray cluster at {address} ({exc}): start it with "
+                         "'ray start --head' or check the address") from None
+    try:
+        actor = ray.remote(num_cpus=settings.options.asr.cpu_threads or 1)(Worker)
+        pool = ActorPool([actor.remote(settings) for _ in range(workers)])
+        yield from pool.map_unordered(lambda a, job: a.run.remote(*job), list(todo))
+    finally:
+        ray.shutdown()
+
+
+def run_batch(recordings: Sequence[Recording], store: Store, settings: Settings, workers: int = 1,
+              ray_address: str | None = None, progress: Callable[[Progress], None] | None = None) -> Summary:
+    began = time.perf_counter()
+    if workers < 1:
+        raise CoachError(f"--workers {workers}: give 1 or more")
+    work = plan(recordings, store.fingerprints(), settings.fingerprint())
+    todo = work.todo
+    threads = threads_per_worker(workers, settings.options)
+    settings = replace(settings, options=replace(settings.options,
+                                                 asr=replace(settings.options.asr, cpu_threads=threads)))
+    done = failed = 0
+    audio_s = 0.0
+    if progress:
+        progress(Progress(None, 0, len(todo), 0, 0.0, 0.0))
+    if todo:
+        outcomes = (run_ray(todo, settings, workers, ray_address) if ray_address
+                    else run_local(todo, settings, workers))
+        for outcome in outcomes:
+            store.save(outcome)
+            done += 1
+            failed += outcome.status is Status.FAILED
+            audio_s += outcome.report["duration_s"] if outcome.report else 0.0
+            if progress:
+                progress(Progress(outcome, done, len(todo), failed, audio_s, time.perf_counter() - began))
+    return Summary(found=len(recordings), skipped=work.skipped, failed_before=work.skipped_failed,
+                   analysed=done - failed, failed=failed, audio_s=audio_s, wall_s=time.perf_counter() - began)

@@ -1,0 +1,62 @@
+"""Exports of the results database: the full reports as JSON, a flat table as CSV.
+
+Both stream the rows (a large batch does not fit in memory as one document) into
+a temp file next to the destination and rename it at the end, so an interrupted
+export never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from coach.errors import CoachError
+from coach.store import Store
+
+CSV_COLUMNS = ("source", "call_id", "agent_id", "team", "call_date", "status", "error", "duration_s",
+               "speaking_rate", "silences", "interruptions", "courtesy_hits", "forbidden_hits", "score",
+               "analysed_at")
+
+
+def export_json(store: Store, path: str | Path) -> None:
+    """Write ``{"recordings": [{"source", "status", "error", "report"}, …]}`` in source order."""
+    with _atomic_text(Path(path), encoding="utf-8") as f:
+        f.write('{"recordings": [')
+        for i, row in enumerate(store.recordings()):
+            item = {"source": row["source"], "status": row["status"].value, "error": row["error"],
+                    "report": row["report"]}
+            f.write(("," if i else "") + "\n" + json.dumps(item, ensure_ascii=False))
+        f.write("\n]}\n")
+
+
+def export_csv(store: Store, path: str | Path) -> None:
+    """Write one row per recording with the summary figures (empty cell = not available)."""
+    # utf-8-sig: the BOM is what makes Excel read the Chinese names as UTF-8.
+    with _atomic_text(Path(path), encoding="utf-8-sig", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in store.recordings():
+            writer.writerow({**row, "status": row["status"].value})
+
+
+@contextlib.contextmanager
+def _atomic_text(destination: Path, encoding: str, newline: str | None = None) -> Iterator[IO[str]]:
+    """A text file that appears at ``destination`` only once it is complete."""
+    tmp = None
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
+            yield f
+        os.replace(tmp, destination)
+    except OSError as exc:
+        raise CoachError(f"cannot write the export {destination} ({exc.strerror}): choose a writable path") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # only still there when something failed

@@ -1,0 +1,326 @@
+"""The results database of batch QA runs: one row per recording, SQLite or PostgreSQL.
+
+SQLAlchemy Core keeps one code path for both databases; only the upsert statement
+and a few connection settings differ per dialect.  A filesystem path (or a
+``sqlite:///`` URL) gives a SQLite file that several batch processes on one machine
+can share; a ``postgresql://`` URL gives a server shared by several machines.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+
+from coach.errors import StoreError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another process's write lock
+
+
+class Status(str, enum.Enum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """An input of a batch, known before analysis."""
+
+    source: str  # absolute path: the unique key of a row
+    call_id: str
+    agent_id: str | None = None
+    team: str | None = None
+    agent_channel: str = "left"  # "left" | "right"
+    call_date: str | None = None  # ISO date "YYYY-MM-DD"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What analysing one recording gave: a report (OK) or a one-line error (FAILED)."""
+
+    recording: Recording
+    content_sha: str  # sha256 of the file bytes
+    settings_sha: str  # sha256 of the options + lexicon + model that produced it
+    status: Status
+    error: str | None  # one line, for FAILED
+    report: dict | None  # the coach.report/1 JSON dict, for OK
+    analysed_at: str  # ISO 8601 UTC
+
+    def __post_init__(self) -> None:
+        # A row without its report (or a failure without its reason) would silently
+        # drop out of stats and exports, so refuse to build one.
+        if self.status is Status.OK and (self.report is None or self.error is not None):
+            raise ValueError("an ok outcome needs a report and no error")
+        if self.status is Status.FAILED and (self.error is None or self.report is not None):
+            raise ValueError("a failed outcome needs an error and no report")
+
+
+_metadata = sa.MetaData()
+
+_schema = sa.Table("coach_schema", _metadata, sa.Column("version", sa.Integer, nullable=False))
+
+_recordings = sa.Table(
+    "recordings",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False, unique=True),
+    sa.Column("call_id", sa.Text, nullable=False),
+    sa.Column("agent_id", sa.Text),
+    sa.Column("team", sa.Text),
+    sa.Column("agent_channel", sa.Text, nullable=False),
+    # ISO text rather than DATE/TIMESTAMP: it sorts correctly, compares equal on
+    # both databases and round-trips without driver-specific date objects.
+    sa.Column("call_date", sa.String(10)),
+    sa.Column("content_sha", sa.String(64), nullable=False),
+    sa.Column("settings_sha", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("analysed_at", sa.Text, nullable=False),
+    # Summary figures copied out of the report so that stats need no JSON parsing.
+    sa.Column("duration_s", sa.Float),
+    sa.Column("speaking_rate", sa.Float),
+    sa.Column("silences", sa.Integer),
+    sa.Column("interruptions", sa.Integer),  # NULL for mono: not measurable
+    sa.Column("courtesy_hits", sa.Integer),
+    sa.Column("forbidden_hits", sa.Integer),
+    sa.Column("score", sa.Float),
+    # TEXT, not JSONB: the report is only ever stored and handed back whole (the
+    # summary columns above serve every query), and TEXT keeps it byte-identical
+    # and the schema the same on SQLite and PostgreSQL.
+    sa.Column("report", sa.Text),
+    sa.Index("ix_recordings_agent_id", "agent_id"),
+    sa.Index("ix_recordings_call_date", "call_date"),
+)
+
+_SUMMARY_COLUMNS = ("duration_s", "speaking_rate", "silences", "interruptions",
+                    "courtesy_hits", "forbidden_hits", "score")
+
+
+def _create_v1(conn: Connection) -> None:
+    # The Table objects above describe the newest schema.  When a later version
+    # changes a table, replace this with v1's own DDL so that old databases still
+    # pass through every step in order.
+    _metadata.create_all(conn)
+
+
+# Step N brings a database from version N-1 to N; append one per new version.
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+
+
+class Store:
+    """The results database at ``target``: a file path, ``sqlite:///…`` or ``postgresql://…``.
+
+    ``create=False`` (export, stats) requires an existing coach database instead of
+    creating an empty one.  Create one Store per process (engines must not cross a
+    fork); use it as a context manager or call ``close()``.
+    """
+
+    def __init__(self, target: str, create: bool = True) -> None:
+        url = _engine_url(target, create)
+        # Where the database is, for messages: the file path, or the URL as the user
+        # would write it, without the password.
+        self._where = (url.database if url.get_backend_name() == "sqlite"
+                       else url.set(drivername="postgresql").render_as_string(hide_password=True))
+        self._engine = sa.create_engine(url)
+        if self._engine.dialect.name == "sqlite":
+            _configure_sqlite(self._engine)
+        try:
+            with self._writing("open") as conn:
+                _migrate(conn, self._where, create)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def fingerprints(self) -> dict[str, tuple[str, str, Status]]:
+        """source → (content_sha, settings_sha, status): enough to decide what to redo on resume."""
+        r = _recordings.c
+        query = sa.select(r.source, r.content_sha, r.settings_sha, r.status)
+        with self._reading() as conn:
+            return {row.source: (row.content_sha, row.settings_sha, Status(row.status))
+                    for row in conn.execute(query)}
+
+    def save(self, outcome: Outcome) -> None:
+        """Insert or replace the row of ``outcome.recording.source``, in one transaction."""
+        rec = outcome.recording
+        row: dict[str, Any] = {
+            "source": rec.source, "call_id": rec.call_id, "agent_id": rec.agent_id, "team": rec.team,
+            "agent_channel": rec.agent_channel, "call_date": rec.call_date,
+            "content_sha": outcome.content_sha, "settings_sha": outcome.settings_sha,
+            "status": outcome.status.value, "error": outcome.error, "analysed_at": outcome.analysed_at,
+            **_summary(outcome.report),
+            "report": None if outcome.report is None else json.dumps(outcome.report, ensure_ascii=False),
+        }
+        insert = sqlite.insert if self._engine.dialect.name == "sqlite" else postgresql.insert
+        stmt = insert(_recordings).values(row)
+        # One statement, so a concurrent writer of the same source can never produce two rows.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_recordings.c.source],
+            set_={name: stmt.excluded[name] for name in row if name != "source"},
+        )
+        with self._writing("write") as conn:
+            conn.execute(stmt)
+
+    def recordings(self) -> Iterator[dict[str, Any]]:
+        """Every row in source order: metadata, status, error, summary columns and the report dict (or None)."""
+        columns = [c for c in _recordings.c if c.name != "id"]
+        order = _recordings.c.source
+        if self._engine.dialect.name == "postgresql":
+            # Byte order, like SQLite's default, so both databases export identically.
+            order = order.collate("C")
+        # yield_per streams the rows (a server-side cursor on PostgreSQL): reports are
+        # tens of kB each, too many to hold for a large batch.
+        query = sa.select(*columns).order_by(order).execution_options(yield_per=500)
+        with self._reading() as conn:
+            for row in conn.execute(query):
+                item = row._asdict()
+                item["status"] = Status(item["status"])
+                item["report"] = None if item["report"] is None else json.loads(item["report"])
+                yield item
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _writing(self, action: str) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE, see _configure_sqlite); driver errors → StoreError."""
+        with self._translate_errors(action):
+            with self._engine.connect().execution_options(coach_write=True) as conn, conn.begin():
+                yield conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._translate_errors("read"):
+            with self._engine.connect() as conn, conn.begin():
+                yield conn
+
+    @contextmanager
+    def _translate_errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            lines = str(exc.orig).strip().splitlines()  # psycopg messages span several lines
+            cause = lines[0] if lines else type(exc.orig).__name__
+            fix = ("check the URL and that the server is running" if self._engine.dialect.name == "postgresql"
+                   else "check the file or pass another --db")
+            raise StoreError(f"cannot {action} the database {self._where} ({cause}): {fix}") from None
+
+
+def _engine_url(target: str, create: bool) -> URL:
+    """The SQLAlchemy URL for ``target``, after checking a SQLite file can be written."""
+    if "://" not in target:
+        return URL.create("sqlite", database=_writable_file(Path(target), create))
+    try:
+        url = make_url(target)
+    except sa.exc.ArgumentError:
+        raise StoreError(f"cannot parse the database URL {target!r}: "
+                         "pass a file path, sqlite:///PATH or postgresql://USER@HOST/DB") from None
+    if url.drivername == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise StoreError(f"the database URL {target!r} names no file: pass sqlite:///PATH")
+        return url.set(database=_writable_file(Path(url.database), create))
+    if url.drivername in ("postgresql", "postgresql+psycopg"):
+        return url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default psycopg2
+    raise StoreError(f"unsupported database URL {url.render_as_string(hide_password=True)!r}: "
+                     "pass a file path, sqlite:///PATH or postgresql://USER@HOST/DB")
+
+
+def _writable_file(path: Path, create: bool) -> str:
+    """The absolute path of a SQLite file that can be created (if ``create``) or written, else StoreError."""
+    path = path.expanduser().absolute()
+    folder = path.parent
+    if not create and not path.exists():
+        raise StoreError(f"cannot open the database {path} (it does not exist): "
+                         "run coach batch with this --db first or pass another --db")
+    if not folder.is_dir():
+        problem, fix = f"directory {folder} does not exist", "create it"
+    # WAL mode writes <db>-wal and <db>-shm next to the file, so the directory
+    # must be writable even when the file already exists.
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem, fix = f"directory {folder} is not writable", "make it writable"
+    elif path.is_dir():
+        problem, fix = "it is a directory", "name a file inside it"
+    elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        problem, fix = "the file is read-only", "make it writable"
+    else:
+        return str(path)
+    raise StoreError(f"cannot write the database {path} ({problem}): {fix} or pass another --db")
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """Settings that let several processes write one SQLite file safely."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module (it would not
+        # BEGIN before DDL or SELECT); the "begin" hook below emits BEGIN itself.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        # Busy timeout first: switching to WAL needs a brief lock another process may hold.
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # WAL: readers never block the writer, and a writer waits (busy timeout)
+        # instead of failing while another process commits.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front: a deferred transaction that reads
+        # first and then writes cannot wait for the lock and fails with "database
+        # is locked" when another process committed in between.
+        immediate = conn.get_execution_options().get("coach_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _migrate(conn: Connection, where: str, create: bool) -> None:
+    """Bring the schema to SCHEMA_VERSION inside the caller's write transaction."""
+    if conn.dialect.name == "postgresql":
+        # Serialise concurrent first opens (transactional DDL holds the rest);
+        # SQLite gets the same from BEGIN IMMEDIATE.  The key is arbitrary but fixed.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7202611)"))
+    version = 0
+    if sa.inspect(conn).has_table(_schema.name):
+        version = conn.execute(sa.select(sa.func.max(_schema.c.version))).scalar() or 0
+    if version == 0 and not create:
+        raise StoreError(f"the database {where} holds no coach results (no coach_schema table): "
+                         "run coach batch with this --db first or pass another --db")
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"the database {where} was made by a newer coach (schema version {version}, "
+                         f"this coach knows {SCHEMA_VERSION}): upgrade coach or pass another --db")
+    if version == SCHEMA_VERSION:
+        return
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        _MIGRATIONS[step](conn)
+    conn.execute(sa.delete(_schema))
+    conn.execute(sa.insert(_schema).values(version=SCHEMA_VERSION))
+
+
+def _summary(report: dict | None) -> dict[str, Any]:
+    """The summary columns of a coach.report/1 dict (all None for a failed recording)."""
+    if report is None:
+        return dict.fromkeys(_SUMMARY_COLUMNS)
+    agent_phrases = [p for p in report["phrases"] if p["speaker"] == "agent"]
+    return {
+        "duration_s": report["duration_s"],
+        "speaking_rate": report["speaking_rate"]["chars_per_min"],
+        # A hold (agent asked the customer to wait) is not a dead-air problem.
+        "silences": sum(1 for s in report["silences"] if not s["hold"]),
+        "interruptions": None if report["agent_channel"] == "mono" else len(report["interruptions"]),
+        "courtesy_hits": sum(1 for p in agent_phrases if p["category"] == "courtesy"),
+        "forbidden_hits": sum(1 for p in agent_phrases if p["category"] == "forbidden"),
+        "score": report["score"]["total"],
+    }

@@ -1,0 +1,78 @@
+"""JSON and CSV exports of a real SQLite results database."""
+
+import csv
+import json
+
+import pytest
+
+from coach.export import CSV_COLUMNS, export_csv, export_json
+from coach.store import Store
+from tests.fixtures.reports import make_outcome
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(str(tmp_path / "results.db")) as store:
+        store.save(make_outcome("/calls/李四-0002.wav", failed=True, agent_id=None, team=None, call_date=None))
+        store.save(make_outcome("/calls/张三-0001.wav", agent_channel="mono"))
+        yield store
+
+
+def test_json_holds_every_recording_with_its_report(store, tmp_path):
+    out = tmp_path / "out" / "results.json"  # the folder is created
+    export_json(store, out)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert list(data) == ["recordings"]
+    ok, failed = sorted(data["recordings"], key=lambda r: r["status"] != "ok")
+    assert ok == {"source": "/calls/张三-0001.wav", "status": "ok", "error": None,
+                  "report": make_outcome("/calls/张三-0001.wav", agent_channel="mono").report}
+    assert failed == {"source": "/calls/李四-0002.wav", "status": "failed",
+                      "error": "not an audio file: convert it to WAV", "report": None}
+    assert "张三" in out.read_text(encoding="utf-8")  # written as text, not \\u escapes
+
+
+def test_json_of_an_empty_database_is_an_empty_list(tmp_path):
+    with Store(str(tmp_path / "empty.db")) as store:
+        export_json(store, tmp_path / "empty.json")
+    assert json.loads((tmp_path / "empty.json").read_text(encoding="utf-8")) == {"recordings": []}
+
+
+def test_csv_reads_back_with_chinese_intact(store, tmp_path):
+    out = tmp_path / "results.csv"
+    export_csv(store, out)
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # the BOM Excel needs
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert tuple(reader.fieldnames) == CSV_COLUMNS
+    assert [r["source"] for r in rows] == ["/calls/张三-0001.wav", "/calls/李四-0002.wav"]
+    ok, failed = rows
+    assert ok == {"source": "/calls/张三-0001.wav", "call_id": "张三-0001", "agent_id": "A001", "team": "一组",
+                  "call_date": "2026-11-16", "status": "ok", "error": "", "duration_s": "120.0",
+                  "speaking_rate": "250.0", "silences": "2", "interruptions": "",  # mono: not measurable
+                  "courtesy_hits": "2", "forbidden_hits": "1", "score": "80.0",
+                  "analysed_at": "2026-11-20T08:00:00Z"}
+    assert failed["status"] == "failed"
+    assert failed["error"] == "not an audio file: convert it to WAV"
+    assert failed["agent_id"] == failed["score"] == ""
+
+
+class _BrokenStore:
+    """A store whose reading fails half way, like a dropped database connection."""
+
+    def recordings(self):
+        yield next(Store.recordings(self.real))
+        raise RuntimeError("connection lost")
+
+
+@pytest.mark.parametrize("export", [export_json, export_csv])
+def test_an_interrupted_export_leaves_the_old_file_and_no_temp_file(store, tmp_path, export):
+    out = tmp_path / "exports" / "results.out"
+    out.parent.mkdir()
+    out.write_text("previous export", encoding="utf-8")
+    broken = _BrokenStore()
+    broken.real = store
+    with pytest.raises(RuntimeError, match="connection lost"):
+        export(broken, out)
+    assert out.read_text(encoding="utf-8") == "previous export"
+    assert [p.name for p in out.parent.iterdir()] == ["results.out"]

@@ -1,0 +1,208 @@
+"""The results database on a real SQLite file and a real throwaway PostgreSQL server.
+
+The PostgreSQL cases are marked ``postgres``; they need the server binaries
+(``tests/servers.py`` says how to install them) and fail, rather than skip,
+without them, so that a missing install is noticed.  Deselect with -m "not postgres".
+"""
+
+import multiprocessing
+import os
+import sqlite3
+import uuid
+
+import psycopg
+import pytest
+
+from coach.errors import StoreError
+from coach.store import SCHEMA_VERSION, Outcome, Recording, Status, Store
+from tests.fixtures.reports import make_outcome
+from tests.servers import postgres_server
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One server for the whole session; each test gets its own database on it."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def target(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "results.db")
+    server = request.getfixturevalue("pg_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
+def execute(target: str, sql: str) -> list[tuple]:
+    """Raw SQL behind the store's back, with the plain driver of each database."""
+    if target.startswith("postgresql://"):
+        with psycopg.connect(target, autocommit=True) as conn:
+            cur = conn.execute(sql)
+            return cur.fetchall() if cur.description else []
+    with sqlite3.connect(target) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_new_database_is_empty_and_records_its_schema_version(target):
+    with Store(target) as store:
+        assert store.fingerprints() == {}
+        assert list(store.recordings()) == []
+    assert execute(target, "SELECT version FROM coach_schema") == [(SCHEMA_VERSION,)]
+
+
+def test_a_saved_outcome_is_there_after_reopening_with_its_summary(target):
+    outcome = make_outcome("/calls/张三-0001.wav")
+    with Store(target) as store:
+        store.save(outcome)
+    with Store(target) as store:
+        (row,) = store.recordings()
+    assert row["report"] == outcome.report  # Chinese text intact
+    assert {k: row[k] for k in ("source", "call_id", "agent_id", "team", "agent_channel", "call_date",
+                                "content_sha", "settings_sha", "status", "error", "analysed_at")} == {
+        "source": "/calls/张三-0001.wav", "call_id": "张三-0001", "agent_id": "A001", "team": "一组",
+        "agent_channel": "left", "call_date": "2026-11-16", "content_sha": "c" * 64, "settings_sha": "s" * 64,
+        "status": Status.OK, "error": None, "analysed_at": "2026-11-20T08:00:00Z"}
+    # The hold is no silence, and the customer's 谢谢 is no courtesy hit of the agent.
+    assert {k: row[k] for k in ("duration_s", "speaking_rate", "silences", "interruptions",
+                                "courtesy_hits", "forbidden_hits", "score")} == {
+        "duration_s": 120.0, "speaking_rate": 250.0, "silences": 2, "interruptions": 1,
+        "courtesy_hits": 2, "forbidden_hits": 1, "score": 80.0}
+
+
+def test_saving_a_source_again_replaces_its_row(target):
+    with Store(target) as store:
+        store.save(make_outcome("/calls/a.wav", content_sha="1" * 64))
+        store.save(make_outcome("/calls/a.wav", failed=True, content_sha="2" * 64))
+        rows = list(store.recordings())
+    assert len(rows) == 1
+    assert rows[0]["status"] is Status.FAILED
+    assert rows[0]["content_sha"] == "2" * 64
+    assert rows[0]["report"] is None and rows[0]["score"] is None
+    assert execute(target, "SELECT count(*) FROM recordings") == [(1,)]
+
+
+def test_fingerprints_give_content_settings_and_status_per_source(target):
+    with Store(target) as store:
+        store.save(make_outcome("/calls/b.wav", content_sha="1" * 64, settings_sha="9" * 64))
+        store.save(make_outcome("/calls/a.wav", failed=True, content_sha="2" * 64, settings_sha="9" * 64))
+        assert store.fingerprints() == {
+            "/calls/a.wav": ("2" * 64, "9" * 64, Status.FAILED),
+            "/calls/b.wav": ("1" * 64, "9" * 64, Status.OK),
+        }
+
+
+def test_a_failed_outcome_keeps_its_error_and_no_figures(target):
+    with Store(target) as store:
+        store.save(make_outcome("/calls/broken.wav", failed=True))
+        (row,) = store.recordings()
+    assert row["status"] is Status.FAILED
+    assert row["error"] == "not an audio file: convert it to WAV"
+    assert row["report"] is None
+    assert all(row[k] is None for k in ("duration_s", "speaking_rate", "silences", "interruptions",
+                                        "courtesy_hits", "forbidden_hits", "score"))
+
+
+def test_recordings_come_in_source_order(target):
+    sources = ["/calls/b.wav", "/calls/B.wav", "/calls/a.wav", "/calls/张.wav"]
+    with Store(target) as store:
+        for source in sources:
+            store.save(make_outcome(source))
+        assert [r["source"] for r in store.recordings()] == sorted(sources)
+
+
+def test_a_mono_call_has_no_interruption_count(target):
+    with Store(target) as store:
+        store.save(make_outcome("/calls/mono.wav", agent_channel="mono"))
+        (row,) = store.recordings()
+    assert row["interruptions"] is None
+
+
+def test_a_database_of_a_newer_schema_is_refused(target):
+    Store(target).close()
+    execute(target, f"UPDATE coach_schema SET version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="made by a newer coach .*upgrade coach"):
+        Store(target)
+
+
+def test_create_false_refuses_a_database_without_coach_results(target):
+    if target.startswith("postgresql://"):  # the server's database exists, but is empty
+        with pytest.raises(StoreError, match="holds no coach results"):
+            Store(target, create=False)
+    else:
+        with pytest.raises(StoreError, match="does not exist"):
+            Store(target, create=False)
+    Store(target).close()
+    Store(target, create=False).close()
+
+
+# ---- SQLite only -------------------------------------------------------------------------
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    Store(str(tmp_path / "r.db")).close()
+    assert execute(str(tmp_path / "r.db"), "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_sqlite_url_is_accepted(tmp_path):
+    with Store(f"sqlite:///{tmp_path / 'r.db'}") as store:
+        store.save(make_outcome("/calls/a.wav"))
+    assert execute(str(tmp_path / "r.db"), "SELECT source FROM recordings") == [("/calls/a.wav",)]
+
+
+def test_a_missing_directory_is_reported_with_the_path(tmp_path):
+    path = tmp_path / "nowhere" / "r.db"
+    with pytest.raises(StoreError, match=f"cannot write the database {path} .directory {path.parent} does not exist"):
+        Store(str(path))
+
+
+def test_a_read_only_file_is_reported_with_the_path(tmp_path):
+    path = tmp_path / "r.db"
+    Store(str(path)).close()
+    path.chmod(0o444)
+    if os.access(path, os.W_OK):
+        pytest.skip("running as root: a read-only file is still writable")
+    with pytest.raises(StoreError, match=f"cannot write the database {path} .the file is read-only"):
+        Store(str(path))
+
+
+def test_a_file_that_is_no_database_is_refused(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("not sqlite at all\n" * 100)
+    with pytest.raises(StoreError, match=f"cannot open the database {path} .file is not a database"):
+        Store(str(path))
+
+
+def test_an_unreachable_postgresql_server_is_reported_without_the_password():
+    with pytest.raises(StoreError, match=r"cannot open the database postgresql://coach:\*\*\*@127\.0\.0\.1:1/"
+                                         r"x \(.*\): check the URL and that the server is running") as caught:
+        Store("postgresql://coach:secret@127.0.0.1:1/x")
+    assert "secret" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_outcome_must_match_its_status():
+    recording = Recording("/calls/a.wav", "a")
+    with pytest.raises(ValueError):
+        Outcome(recording, "c", "s", Status.OK, None, None, "2026-11-20T08:00:00Z")
+    with pytest.raises(ValueError):
+        Outcome(recording, "c", "s", Status.FAILED, None, None, "2026-11-20T08:00:00Z")
+
+
+def _save_many(target: str, prefix: str, count: int) -> None:
+    """One batch process: open the (maybe not yet created) file and save ``count`` outcomes."""
+    with Store(target) as store:
+        for i in range(count):
+            store.save(make_outcome(f"/calls/{prefix}-{i:03d}.wav"))
+
+
+def test_two_processes_can_write_one_sqlite_file_at_once(tmp_path):
+    target = str(tmp_path / "shared.db")
+    # spawn, like a fresh worker process: nothing inherited from this one
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.starmap(_save_many, [(target, "a", 50), (target, "b", 50)])  # re-raises a worker's error
+    with Store(target) as store:
+        sources = [r["source"] for r in store.recordings()]
+    assert len(sources) == len(set(sources)) == 100
