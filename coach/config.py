@@ -67,8 +67,9 @@ class AsrOptions:
     # Whisper writes traditional characters and skips punctuation without a prompt
     # in the target style; a short simplified sentence with punctuation fixes both.
     initial_prompt: str = "以下是普通话客服电话的录音，请用简体中文。"
-    # Words Whisper is nudged towards in every 30 s window (faster-whisper `hotwords`);
-    # "" = none.  bench/bench_phrases.py measures what the lexicon's phrases would do here.
+    # Words Whisper is nudged towards in every 30 s window (faster-whisper `hotwords`); "" = none.
+    # Off on purpose: with the lexicon's courtesy phrases here, bench/bench_phrases.py measured
+    # decoding ~10x slower, invented 请 and worse precision, recall and character error rate.
     hotwords: str = ""
     pad_s: float = 0.2  # context kept around each speech span fed to the model
     gap_s: float = 0.5  # silence put between spans, so Whisper hears where a turn starts

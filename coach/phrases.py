@@ -6,7 +6,10 @@ word boundary, so 请 inside 申请 is no hit.  Punctuation and spaces are ignor
 multi-word phrases match across them.  ASR homophones are normal (请您稍等 heard as
 请您收等, 让您久等了 as 让您就等了): phrases of three or more characters also match when
 the toneless pinyin is equal (confidence 0.9) or one syllable is a near sound
-(confidence 0.75), as long as at least half the characters are the very same; 您 and 你
+(confidence 0.75), as long as at least half the characters are the very same (one is
+enough for an exact-sounding phrase of four or more: 欢迎在此播打 → 欢迎再次拨打), and in
+courtesy and script phrases of five or more one syllable may be wrong altogether
+(将您就等了 → 让您久等了); 您 and 你
 count alike everywhere (confidence 0.9), since a phone line leaves nin and ni one sound.
 Forbidden phrases that are negated, conditional or quoted (如果您不清楚…, 您说"不知道"…)
 are not reported.
@@ -32,7 +35,14 @@ log = logging.getLogger(__name__)
 # jieba prints its dictionary-loading chatter to stderr at DEBUG level on every process.
 jieba.setLogLevel(logging.WARNING)
 
+LOOSE_EDGE_CHARS = 4  # from this length a phrase needs a word boundary on one side only
 MIN_SOUND_CHARS = 3  # shorter phrases match exactly only: two-syllable sound-alikes are everywhere
+# From this length a phrase whose every syllable sounds right needs only one character right
+# (欢迎在此播打 is 欢迎再次拨打); shorter ones, and near sounds, need half of them.
+MIN_HOMOPHONE_CHARS = 4
+# From this length one syllable may be anything, if the rest sound right and half the
+# characters are right: Whisper hears 让您久等了 as 将您就等了, 很乐意 as 很愿意.
+MIN_WILD_CHARS = 5
 SOUND_EQUAL_CONFIDENCE = 0.9
 NEAR_SOUND_CONFIDENCE = 0.75
 MAX_WORD_CHARS = 6  # phrases up to this long are added to jieba as words; longer ones are word sequences
@@ -116,6 +126,9 @@ class _Candidate:
     payload: object
     whole_words: bool
     by_sound: bool
+    # May have one wrong syllable: a missed courtesy phrase costs the agent points, a
+    # forbidden phrase invented from a misheard syllable accuses them, so only courtesy.
+    lenient: bool
     breaks: int  # clause marks inside the phrase (对不起，让您久等了 has one)
 
 
@@ -130,34 +143,40 @@ class _Found:
 class _Index:
     """Phrases looked up by the syllable they start with (or, for a misheard first syllable, the second)."""
 
-    def __init__(self, phrases: Iterable[tuple[str, object, bool, bool]]):
+    def __init__(self, phrases: Iterable[tuple[str, object, bool, bool, bool]]):
         self._by_first: dict[str, list[_Candidate]] = defaultdict(list)
         self._by_second: dict[str, list[_Candidate]] = defaultdict(list)
-        self.whole_words_only = True
-        for phrase, payload, whole_words, by_sound in phrases:
+        for phrase, payload, whole_words, by_sound, lenient in phrases:
             clean = _spoken(phrase)
             folded = clean.translate(FOLD)
             candidate = _Candidate(clean, folded, tuple(_syllable(c) for c in folded), payload, whole_words,
-                                   by_sound, _breaks(phrase))
+                                   by_sound, lenient, _breaks(phrase))
             self._by_first[candidate.syllables[0]].append(candidate)
             if len(clean) >= MIN_SOUND_CHARS and by_sound:
                 self._by_second[candidate.syllables[1]].append(candidate)
-            self.whole_words_only &= whole_words
 
     def find(self, text: _Text) -> list[_Found]:
         found = []
-        starts = sorted(text.boundaries) if self.whole_words_only else range(len(text.clean))
-        for start in starts:
-            if start >= len(text.clean):
-                continue
+        for start in range(len(text.clean)):
+            at_word = start in text.boundaries
             candidates = self._by_first.get(text.syllables[start], [])
             if start + 1 < len(text.clean):
                 candidates = candidates + self._by_second.get(text.syllables[start + 1], [])
             for candidate in candidates:
+                if not at_word and candidate.whole_words and len(candidate.clean) < LOOSE_EDGE_CHARS:
+                    continue  # a short phrase must start on a word: the cheapest test first
                 confidence = _compare(candidate, text, start)
                 if confidence is not None:
                     found.append(_Found(start, start + len(candidate.clean), confidence, candidate.payload))
         return found
+
+
+def _on_words(text: _Text, start: int, end: int) -> bool:
+    """Short phrases must be whole words (请 inside 申请 is none); longer ones need a word edge
+    on one side only, because jieba glues odd words across them (感谢你的来电祝你… → 电祝)."""
+    if end - start >= LOOSE_EDGE_CHARS:
+        return start in text.boundaries or end in text.boundaries
+    return start in text.boundaries and end in text.boundaries
 
 
 def _breaks(phrase: str) -> int:
@@ -168,7 +187,7 @@ def _breaks(phrase: str) -> int:
 
 def _compare(candidate: _Candidate, text: _Text, start: int) -> float | None:
     end = start + len(candidate.clean)
-    if end > len(text.clean) or (candidate.whole_words and end not in text.boundaries):
+    if end > len(text.clean) or (candidate.whole_words and not _on_words(text, start, end)):
         return None
     # A phrase may run over a missing comma (ASR text has few) but not over one the phrase
     # lacks: 谢谢，您的反馈… is 谢谢, not 谢谢您.
@@ -181,18 +200,22 @@ def _compare(candidate: _Candidate, text: _Text, start: int) -> float | None:
         return SOUND_EQUAL_CONFIDENCE
     if not candidate.by_sound or len(window) < MIN_SOUND_CHARS:
         return None
-    if 2 * sum(a == b for a, b in zip(window, candidate.folded)) < len(window):
-        return None
-    near = 0
+    near = wild = 0
     for heard, expected in zip(text.syllables[start:end], candidate.syllables):
         if heard == expected:
             continue
-        if not _near(heard, expected):
+        if _near(heard, expected):
+            near += 1
+        elif candidate.lenient and len(window) >= MIN_WILD_CHARS and not wild:
+            wild = 1
+        else:
             return None
-        near += 1
-    if near > 1 + (len(window) - 1) // 6:
+    if near + wild > 1 + (len(window) - 1) // 6:
         return None
-    return SOUND_EQUAL_CONFIDENCE if near == 0 else NEAR_SOUND_CONFIDENCE
+    same = sum(a == b for a, b in zip(window, candidate.folded))
+    if same == 0 or (2 * same < len(window) and (near or wild or len(window) < MIN_HOMOPHONE_CHARS)):
+        return None
+    return SOUND_EQUAL_CONFIDENCE if near + wild == 0 else NEAR_SOUND_CONFIDENCE
 
 
 # --- the matcher -----------------------------------------------------------------------
@@ -211,10 +234,11 @@ class PhraseMatcher:
             clean = _spoken(entry.phrase)
             if 2 <= len(clean) <= MAX_WORD_CHARS and clean == entry.phrase:
                 self._tokenizer.add_word(clean)
-        self._entries = _Index((e.phrase, e, True, e.by_sound) for e in lexicon.entries)
+        self._entries = _Index((e.phrase, e, True, e.by_sound, e.category is Category.COURTESY)
+                               for e in lexicon.entries)
         self._patterns = [(p, re.compile(p.regex)) for p in lexicon.patterns]
         # Script phrases count anywhere in the words: jieba glues 王先生 into one word.
-        self._script = _Index((phrase, (item.key, group), False, True)
+        self._script = _Index((phrase, (item.key, group), False, True, True)
                               for item in lexicon.script
                               for group, phrases in (("need", item.need), ("also", item.also))
                               for phrase in phrases)
