@@ -130,6 +130,7 @@ class _Candidate:
     # forbidden phrase invented from a misheard syllable accuses them, so only courtesy.
     lenient: bool
     breaks: int  # clause marks inside the phrase (对不起，让您久等了 has one)
+    short_word: bool  # must be a whole word at both ends (see _on_words)
 
 
 @dataclass(frozen=True)
@@ -150,24 +151,25 @@ class _Index:
             clean = _spoken(phrase)
             folded = clean.translate(FOLD)
             candidate = _Candidate(clean, folded, tuple(_syllable(c) for c in folded), payload, whole_words,
-                                   by_sound, lenient, _breaks(phrase))
+                                   by_sound, lenient, _breaks(phrase),
+                                   whole_words and len(clean) < LOOSE_EDGE_CHARS)
             self._by_first[candidate.syllables[0]].append(candidate)
             if len(clean) >= MIN_SOUND_CHARS and by_sound:
                 self._by_second[candidate.syllables[1]].append(candidate)
 
     def find(self, text: _Text) -> list[_Found]:
         found = []
-        for start in range(len(text.clean)):
+        syllables, none = text.syllables, ()
+        for start in range(len(syllables)):
             at_word = start in text.boundaries
-            candidates = self._by_first.get(text.syllables[start], [])
-            if start + 1 < len(text.clean):
-                candidates = candidates + self._by_second.get(text.syllables[start + 1], [])
-            for candidate in candidates:
-                if not at_word and candidate.whole_words and len(candidate.clean) < LOOSE_EDGE_CHARS:
-                    continue  # a short phrase must start on a word: the cheapest test first
-                confidence = _compare(candidate, text, start)
-                if confidence is not None:
-                    found.append(_Found(start, start + len(candidate.clean), confidence, candidate.payload))
+            second = self._by_second.get(syllables[start + 1], none) if start + 1 < len(syllables) else none
+            for candidates in (self._by_first.get(syllables[start], none), second):
+                for candidate in candidates:
+                    if not at_word and candidate.short_word:
+                        continue  # a short phrase must start on a word: the cheapest test first
+                    confidence = _compare(candidate, text, start)
+                    if confidence is not None:
+                        found.append(_Found(start, start + len(candidate.clean), confidence, candidate.payload))
         return found
 
 
