@@ -178,9 +178,10 @@ def _batch(args: argparse.Namespace) -> int:
     with Store(args.db) as store, _BatchBar() as bar:
         summary = run_batch(recordings, store, settings, workers, args.ray, bar.update)
     before = f" ({summary.failed_before} of them failed)" if summary.failed_before else ""
+    speed = (f"; {summary.audio_s / 3600:.2f} h of audio in {summary.wall_s:.0f} s ({summary.speed:.1f}× real time)"
+             if summary.audio_s else "")
     print(f"{summary.found} recordings: {summary.analysed} analysed, {summary.skipped} already done{before}, "
-          f"{summary.failed} failed; {summary.audio_s / 3600:.2f} h of audio in {summary.wall_s:.0f} s "
-          f"({summary.speed:.1f}× real time) → {args.db}")
+          f"{summary.failed} failed{speed} → {args.db}")
     failed = summary.failed + summary.failed_before
     if failed:
         print(f"error: {failed} recording(s) could not be analysed; the reasons are in the database "
@@ -244,7 +245,8 @@ def _stats(args: argparse.Namespace) -> int:
     if not groups:
         print(f"{args.db}: no recordings yet (run coach batch first)")
         return 0
-    Console().print(rows_to_table(groups, GroupBy(args.by)))
+    # A pipe or file gets the whole table, not rich's 80-column default squeezed into "…".
+    Console(width=None if sys.stdout.isatty() else 200).print(rows_to_table(groups, GroupBy(args.by)))
     return 0
 
 
