@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from coach.errors import StoreError
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another process's write lock
+OPEN_ATTEMPTS = 20  # tries to open a SQLite file another process is creating (≈ 10 s in all)
 
 
 class Status(str, enum.Enum):
@@ -134,11 +136,24 @@ class Store:
         if self._engine.dialect.name == "sqlite":
             _configure_sqlite(self._engine)
         try:
-            with self._writing("open") as conn:
-                _migrate(conn, self._where, create)
+            with self._translate_errors("open"):
+                self._open_schema(create)
         except BaseException:
             self._engine.dispose()
             raise
+
+    def _open_schema(self, create: bool) -> None:
+        # Two processes creating one SQLite file race to switch it to WAL, and SQLite answers
+        # the loser "database is locked" at once, without waiting out the busy timeout.
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                with self._engine.connect().execution_options(coach_write=True) as conn, conn.begin():
+                    _migrate(conn, self._where, create)
+                return
+            except sa.exc.OperationalError as exc:
+                if "locked" not in str(exc.orig) or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def fingerprints(self) -> dict[str, tuple[str, str, Status]]:
         """source → (content_sha, settings_sha, status): enough to decide what to redo on resume."""
