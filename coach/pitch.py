@@ -31,13 +31,23 @@ Against Praat (``to_pitch_ac``, 75–500 Hz) on the voice bank (bench/bench_pitc
 median Hz within a few Hz; semitone std mean |Δ| 0.24 st, coach lower where Praat
 tracks creak at ~80 Hz (−20 st) that the outlier rules drop.  Flattened clips read
 ≤ 0.3 st, natural agent clips ≥ 3.0 st; on 300–3400 Hz telephone audio ≤ 0.33 and
-≥ 2.7 st, at 20 dB SNR as clean.  Cost 0.4–0.9 s per 150 s of speech (plus ~1.6 s once per process while numba
-compiles librosa's yin helpers).
+≥ 2.7 st, at 20 dB SNR as clean.  Cost 0.4–0.9 s per 150 s of speech, plus ~1.6 s once
+per process while numba loads librosa's yin helpers from its cache (~20 s to compile them on
+a fresh install, which set-up spends: ``warm_up``).
+
+The compile writes numba's on-disk cache, and two processes writing it at once can leave
+files that crash every later process (numba issue #10128; seen here when ``coach batch``
+started its workers on a fresh install).  The first yin call of each process therefore holds
+a machine-wide file lock, so only one process compiles and the others load its cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -133,8 +143,8 @@ def _track_span(samples: np.ndarray, sample_rate: int, span: Span, hop: int, fra
     segment = samples[first:int(round(span.end * sample_rate))]
     if segment.size < frame_length:
         return (np.zeros(0),) * 4
-    f0 = librosa.yin(segment, fmin=options.fmin_hz, fmax=options.fmax_hz, sr=sample_rate,
-                     frame_length=frame_length, hop_length=hop, center=True)
+    f0 = _yin(segment, fmin=options.fmin_hz, fmax=options.fmax_hz, sr=sample_rate,
+              frame_length=frame_length, hop_length=hop, center=True)
     # The same centred frames yin analysed (it pads with zeros by frame_length // 2).
     padded = np.pad(segment, frame_length // 2)
     frames = librosa.util.frame(padded, frame_length=frame_length, hop_length=hop, axis=0)[:f0.size]
@@ -191,3 +201,40 @@ def _drop_short_runs(f0: np.ndarray, min_frames: int) -> np.ndarray:
         if end - start < min_frames:
             f0[start:end] = np.nan
     return f0
+
+
+def warm_up() -> None:
+    """Compile (or load) the tracker's numba code now; set-up calls it so no analysis pays ~20 s."""
+    tone = np.sin(2 * np.pi * 150 * np.arange(8000) / 8000).astype(np.float32)
+    track_f0(tone, 8000, [Span(0.0, 1.0)])
+
+
+_compiled = threading.Event()
+COMPILE_LOCK = os.path.join(tempfile.gettempdir(), "coach-numba-compile.lock")
+
+
+def _yin(segment: np.ndarray, **kwargs) -> np.ndarray:
+    if _compiled.is_set():
+        return librosa.yin(segment, **kwargs)
+    with _machine_wide_lock(COMPILE_LOCK):
+        f0 = librosa.yin(segment, **kwargs)
+    _compiled.set()
+    return f0
+
+
+@contextlib.contextmanager
+def _machine_wide_lock(path: str):
+    """An exclusive ``flock`` on ``path``; without one (no fcntl, no access) it goes on unlocked."""
+    try:
+        import fcntl
+
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    except (ImportError, OSError) as exc:
+        log.warning("cannot lock %s (%s): numba may compile in several processes at once", path, exc)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,3 +219,37 @@ def test_span_running_past_the_end_is_clipped():
 def test_invalid_range_names_the_values(fmin, fmax):
     with pytest.raises(ConfigError, match=f"{fmin}"):
         track_f0(harmonic(200.0, 1.0), SR, [Span(0.0, 1.0)], PitchOptions(fmin_hz=fmin, fmax_hz=fmax))
+
+
+# numba compiles librosa's yin helpers into an on-disk cache on the first call of a process;
+# two processes compiling at once can write files that crash every later process (numba #10128;
+# without the lock this crashed the later process in 2 of 5 tries here).
+def _first_call(tmp_path) -> subprocess.Popen:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "TMPDIR": str(tmp_path)}
+    return subprocess.Popen([sys.executable, "-c", "from coach.pitch import warm_up; warm_up()"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _waiting_on_a_flock(pids: set[int], timeout_s: float = 60.0) -> bool:
+    """True once every pid shows in /proc/locks as blocked on a flock ("->" marks a waiter)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        waiting = {int(line.split()[5]) for line in Path("/proc/locks").read_text().splitlines()
+                   if "-> FLOCK" in line}
+        if pids <= waiting:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_processes_starting_on_an_empty_cache_compile_one_at_a_time(tmp_path):
+    lock = tmp_path / "coach-numba-compile.lock"  # where coach.pitch puts it under TMPDIR
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        together = [_first_call(tmp_path) for _ in range(2)]
+        assert _waiting_on_a_flock({p.pid for p in together}), "the first yin call did not wait for the lock"
+    finished = [(p.wait(timeout=300), p.stderr.read()) for p in together]
+    later = _first_call(tmp_path)
+    finished.append((later.wait(timeout=120), later.stderr.read()))
+    assert all(rc == 0 for rc, _ in finished), finished
+    assert any((tmp_path / "numba").rglob("*.nbi"))  # the cache they share was written
