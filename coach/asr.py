@@ -25,6 +25,9 @@ from coach.results import Span, Word
 log = logging.getLogger(__name__)
 
 SENTENCE_ENDS = ("。", "？", "！", "?", "!", ".")
+# Mandarin is spoken at up to ~6 characters a second and Whisper's tokenizer spends 1–2
+# tokens on a character: more than this per second of speech is a loop, not speech.
+TOKENS_PER_S = 12
 MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.json")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "whisper-base"
 
@@ -60,11 +63,21 @@ class Transcriber:
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"cannot load the Whisper model in {self.model_dir} ({exc}): reinstall it with 'make setup'") from None
 
-    def transcribe(self, samples: np.ndarray, spans: Sequence[Span]) -> list[Word]:
-        """Words spoken in `spans` of `samples` (16 kHz), times on the file's clock."""
+    def transcribe(self, samples: np.ndarray, spans: Sequence[Span], bound_decoding: bool = False) -> list[Word]:
+        """Words spoken in `spans` of `samples` (16 kHz), times on the file's clock.
+
+        ``bound_decoding`` is for live pieces of a few seconds: greedy decoding only and at most
+        `TOKENS_PER_S` per second of speech.  On a short piece padded to Whisper's 30 s window a
+        hallucination loop otherwise runs to 448 tokens at every fallback temperature (seen here:
+        48 s of decoding for a 3 s piece); bounded, it ends with the piece's real length.
+        """
         if not spans:
             return []
         joined, pieces = join_spans(samples, spans, self.options.pad_s, self.options.gap_s)
+        bounds = {}
+        if bound_decoding:
+            speech_s = sum(s.end - s.start for s in spans)
+            bounds = {"temperature": 0.0, "max_new_tokens": int(TOKENS_PER_S * speech_s) + 8}
         segments, _ = self._model.transcribe(
             joined,
             language=self.options.language,
@@ -75,17 +88,25 @@ class Transcriber:
             vad_filter=False,
             # Conditioning on earlier text is what lets one hallucination loop for minutes.
             condition_on_previous_text=False,
+            **bounds,
         )
         words: list[Word] = []
         after_sentence_end = True
+        tokens = 0
         for seg in segments:
-            if textnorm.is_hallucination(
+            tokens += len(seg.tokens)
+            seg_words = list(seg.words or ())
+            if bounds and tokens >= bounds["max_new_tokens"] - 1:
+                # The bound cut this segment in a loop: keep what came before the loop began.
+                seg_words = seg_words[:before_loop([w.word.strip() for w in seg_words])]
+                log.info("cut a decoding loop at %.1f s: %r", seg.start, seg.text)
+            elif textnorm.is_hallucination(
                 seg.text, no_speech_prob=seg.no_speech_prob, avg_logprob=seg.avg_logprob,
                 compression_ratio=seg.compression_ratio,
             ):
                 log.info("dropped a likely hallucination at %.1f s: %r", seg.start, seg.text)
                 continue
-            for w in seg.words or ():
+            for w in seg_words:
                 text = w.word.strip()
                 if text:
                     lean = 1 if after_sentence_end else -1 if text.endswith(SENTENCE_ENDS) else 0
@@ -93,6 +114,18 @@ class Transcriber:
                     words.append(Word(start, end, text, w.probability))
                     after_sentence_end = text.endswith(SENTENCE_ENDS)
         return words
+
+
+def before_loop(words: Sequence[str], repeats: int = 3) -> int:
+    """How many words of a segment cut off in a decoding loop are speech: those before the first
+    broken character (a token cut mid-character), the first word said `repeats` times in a row,
+    or the end of the first sentence (a loop of whole phrases restarts after one)."""
+    for i, word in enumerate(words):
+        if "\ufffd" in word or words[i:i + repeats] == [word] * repeats:
+            return i
+        if word.endswith(SENTENCE_ENDS):
+            return i + 1
+    return len(words)
 
 
 def join_spans(samples: np.ndarray, spans: Sequence[Span], pad_s: float,

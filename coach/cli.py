@@ -1,4 +1,4 @@
-"""`coach` command line: analyze recordings, check and validate lexicons.
+"""`coach` command line: analyze recordings, batch, export, stats, live coaching, lexicon tools.
 
 Every failure coach anticipates is a `CoachError`; here it becomes one line
 `error: …` on stderr and a non-zero exit code, never a traceback.
@@ -82,6 +82,26 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--db", required=True, metavar="PATH|URL")
     st.add_argument("--by", choices=["agent", "day", "team"], default="agent")
     st.set_defaults(run=_stats)
+
+    lv = sub.add_parser("live", help="coach during the call, from the headset (or a recording fed as if live)")
+    lv.add_argument("--device", metavar="N|NAME", help="input device index or (part of its) name (default: the system's)")
+    lv.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
+    lv.add_argument("--channels", type=int, choices=[1, 2], default=1,
+                    help="1: a headset microphone, the agent alone (default); 2: agent and customer")
+    lv.add_argument("--agent-channel", choices=["left", "right"], default="left",
+                    help="with two channels, which is the agent (default: left)")
+    lv.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: at Ctrl-C)")
+    lv.add_argument("--from-file", metavar="CALL", help="feed this recording through the live path instead of a device")
+    lv.add_argument("--speed", type=float, default=1.0, metavar="X", help="with --from-file: X times real time (default 1)")
+    lv.add_argument("--events", metavar="OUT.jsonl", help="write one JSON object per event")
+    lv.add_argument("--wav", metavar="OUT.wav", help="where to save the recording (default: live-DATE-TIME.wav here)")
+    lv.add_argument("--json", metavar="OUT", help="where to write the report (default: beside the recording)")
+    lv.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
+    lv.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
+    lv.add_argument("--lexicon", metavar="DIR", action="append", default=[],
+                    help="extra lexicon folder merged over the bundled one (repeatable)")
+    lv.add_argument("--quiet", action="store_true", help="no live view and no terminal report")
+    lv.set_defaults(run=_live)
 
     lx = sub.add_parser("lexicon", help="check a sentence against the lexicons, or validate lexicon files")
     lsub = lx.add_subparsers(dest="lexicon_command", required=True)
@@ -247,6 +267,61 @@ def _stats(args: argparse.Namespace) -> int:
         return 0
     # A pipe or file gets the whole table, not rich's 80-column default squeezed into "…".
     Console(width=None if sys.stdout.isatty() else 200).print(rows_to_table(groups, GroupBy(args.by)))
+    return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from coach.capture import DeviceSource, FileSource, Recorder, list_devices
+    from coach.config import load_options
+    from coach.live import LiveSession, run
+    from coach.liveview import LineView, PanelView
+    from coach.pipeline import Analyzer, Channel
+    from coach.writers import WRITERS
+
+    if args.list_devices:
+        for d in list_devices():
+            print(f"{d.index}: {d.name} ({d.max_channels} input channel(s), {d.default_rate} Hz)")
+        return 0
+    if args.duration is not None and args.duration <= 0:
+        raise CoachError(f"--duration {args.duration} is not a length: give seconds above 0")
+    options = load_options(args.config)
+    wav = Path(args.wav or time.strftime("live-%Y%m%d-%H%M%S.wav"))
+    report_path = Path(args.json) if args.json else wav.with_suffix(".json")
+    source = FileSource(args.from_file, args.speed) if args.from_file else DeviceSource(args.device, args.channels)
+    try:
+        recorder = Recorder(wav, source.channels)
+        analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon)
+        events = open(args.events, "w", encoding="utf-8") if args.events else None
+    except BaseException:
+        source.stop()
+        raise
+    agent_index = 1 if args.agent_channel == "right" and source.channels == 2 else 0
+    band = (options.rate.target_min, options.rate.target_max)
+    view = LineView(open(os.devnull, "w")) if args.quiet else \
+        PanelView(options.silence.min_s, band) if sys.stdout.isatty() else LineView()
+
+    def on_event(event) -> None:
+        if events:
+            events.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+            events.flush()  # an event written is an event kept, whatever happens next
+        view.event(event)
+
+    with view:
+        session = LiveSession(analyzer, source.channels, agent_index, on_event=on_event, clock=source.arrived_s)
+        try:
+            run(source, session, recorder, args.duration, on_state=view.state)
+        finally:
+            if events:
+                events.close()
+    print(f"recording saved: {wav} ({session.analysed_s:.1f} s)", file=sys.stderr)
+    report = analyzer.analyze(wav, Channel(args.agent_channel))
+    if not args.quiet:
+        WRITERS["terminal"](report, sys.stdout)
+    WRITERS["json"](report, report_path)
+    print(f"report: {report_path}", file=sys.stderr)
     return 0
 
 

@@ -450,6 +450,12 @@ def mark_holds(silences: Sequence[Silence], utterances: Sequence[Utterance], lex
             for s in silences]
 
 
+def asks_to_hold(utterance: Utterance, lexicon: Lexicon) -> bool:
+    """The agent's utterance asks the customer to wait (the script's before-hold item: 请稍等 …)."""
+    agent, texts, found = _agent_script_phrases([utterance], lexicon)
+    return any(_said(item, agent, found, texts) for item in lexicon.script if item.where is Where.BEFORE_HOLD)
+
+
 def _agent_script_phrases(utterances: Sequence[Utterance], lexicon: Lexicon) -> tuple[list[Utterance], dict, dict]:
     """The agent's utterances in time order, each one's prepared text and the script phrases in it."""
     matcher = PhraseMatcher.for_lexicon(lexicon)

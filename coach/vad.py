@@ -48,14 +48,22 @@ class SpeechDetector:
 
     def activity(self, channels: tuple[np.ndarray, ...]) -> list[np.ndarray]:
         """Boolean own-speech mask per channel, one value per 32 ms frame."""
-        cores = [hysteresis(self.probabilities(ch), self.options) for ch in channels]
-        levels = [frame_levels_db(ch) for ch in channels]
-        if len(channels) == 2:
-            own = own_voice_frames(cores, levels, self.options.crosstalk_margin_db)
-        else:
-            own = [above_floor(levels[0])]
-        return [clean_mask(extend_to_voice(core & mine, level, mine, self.options), self.options)
-                for core, level, mine in zip(cores, levels, own)]
+        return own_speech([self.probabilities(ch) for ch in channels],
+                          [frame_levels_db(ch) for ch in channels], self.options)
+
+
+def own_speech(probabilities: list[np.ndarray], levels: list[np.ndarray], options: VadOptions) -> list[np.ndarray]:
+    """Own-speech mask per channel from silero's probabilities and the frame levels (dB).
+
+    Pure, so live mode can run it over a trailing window of frames it has scored as they came.
+    """
+    cores = [hysteresis(p, options) for p in probabilities]
+    if len(levels) == 2:
+        own = own_voice_frames(cores, levels, options.crosstalk_margin_db)
+    else:
+        own = [above_floor(levels[0])]
+    return [clean_mask(extend_to_voice(core & mine, level, mine, options), options)
+            for core, level, mine in zip(cores, levels, own)]
 
 
 def n_frames(n_samples: int) -> int:

@@ -290,3 +290,48 @@ def _has_c_utf8() -> bool:
     except OSError:
         return False
     return "c.utf8" in out or "c.utf-8" in out
+
+
+# --------------------------------------------------------------------------
+# PulseAudio: a null sink whose monitor is the default capture device
+# --------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def pulseaudio_server(rate: int = 16000, channels: int = 2) -> Iterator[dict]:
+    """A private PulseAudio server with a null sink ``coachsink``; yields the environment
+    (``XDG_RUNTIME_DIR``, ``PULSE_SERVER``, ``HOME``) under which clients reach only it.
+
+    Whatever is played into the sink (``paplay --device=coachsink``) is what a PortAudio
+    client captures from the ``pulse`` / ``default`` device: a real device path, no microphone.
+    """
+    if not (shutil.which("pulseaudio") and shutil.which("pactl") and shutil.which("paplay")):
+        raise RuntimeError("pulseaudio/pactl/paplay not found; install Debian packages pulseaudio "
+                           "pulseaudio-utils libasound2-plugins (make test does it)")
+    with tempfile.TemporaryDirectory(prefix="coach-pulse-") as tmp:
+        runtime, home = Path(tmp) / "run", Path(tmp) / "home"
+        runtime.mkdir(mode=0o700)
+        home.mkdir()
+        socket_path = runtime / "pulse" / "native"
+        env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(home),
+               "PULSE_SERVER": f"unix:{socket_path}"}
+        server = subprocess.Popen(
+            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes",
+             "--use-pid-file=no", "--log-target=stderr", "--load=module-native-protocol-unix",
+             f"--load=module-null-sink sink_name=coachsink rate={rate} channels={channels}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"pulseaudio did not start: {server.stderr.read().decode()[-500:]}")
+                time.sleep(0.2)
+            for command in (["set-default-sink", "coachsink"], ["set-default-source", "coachsink.monitor"]):
+                subprocess.run(["pactl", *command], env=env, check=True, capture_output=True)
+            yield env
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from coach.asr import Transcriber, join_spans, merge_spans, word_to_original
+from coach.asr import Transcriber, before_loop, join_spans, merge_spans, word_to_original
 from coach.audio import SAMPLE_RATE
 from coach.errors import ModelError
 from coach.results import Span
@@ -43,3 +43,14 @@ def test_overlapping_padded_spans_merge():
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="run 'make setup' or pass --model"):
         Transcriber(tmp_path)
+
+
+@pytest.mark.parametrize("words, kept", [
+    (["您好", "０", "０", "０", "０"], 1),  # one word said again and again
+    (["祝", "您", "生活", "愉快", "Ｇ", "Ｇ", "Ｇ", "\ufffd"], 4),
+    (["请问", "\ufffd"], 1),  # a token cut mid-character
+    (["感谢", "您的", "来电。", "这次", "的", "节目"], 3),  # a loop of phrases restarts after a sentence
+    (["请", "稍等"], 2),
+])
+def test_a_segment_cut_in_a_decoding_loop_keeps_the_speech_before_it(words, kept):
+    assert before_loop(words) == kept

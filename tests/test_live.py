@@ -1,0 +1,247 @@
+"""coach live: alert rules, the session on a labelled call, and whole runs through the CLI —
+from a file (--from-file) and from a real PulseAudio device (a null sink the test starts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from coach.capture import FileSource, Recorder
+from coach.live import AlertBoard, EventType, LiveEvent, LiveSession, _groups, _Job, run
+from coach.results import Speaker
+from tests.fixtures.calls import OPENING, Scenario, render, script
+from tests.servers import pulseaudio_server
+
+ROOT = Path(__file__).resolve().parent.parent
+COACH = [sys.executable, "-m", "coach.cli"]
+# Greeting, a forbidden 不清楚, a 6.0 s silence left by the agent, then the agent cuts in for 1.6 s.
+LIVE_CALL = OPENING + [("C", "c02", 0.8), ("A", "a13", 0.6), ("A", "a08", 6.0), ("C", "c05", 0.5),
+                       ("X", "a23", 1.6), ("C", "c11", 0.8)]
+
+
+def event(t: float, kind: EventType) -> LiveEvent:
+    return LiveEvent(t, kind, t, "x")
+
+
+def test_alert_board_holds_back_repeats_and_clears_itself():
+    board = AlertBoard(show_s=8.0)
+    assert board.offer(event(10.0, EventType.INTERRUPTION))
+    assert not board.offer(event(20.0, EventType.INTERRUPTION))  # within 15 s of the one shown
+    assert board.offer(event(26.0, EventType.INTERRUPTION))
+    assert board.offer(event(26.5, EventType.SILENCE))  # every silence is its own
+    assert [e.t for e in board.active(now=30.0)] == [26.0, 26.5]
+    assert board.offer(event(40.0, EventType.SILENCE))
+    assert [e.t for e in board.active(now=40.0)] == [40.0]
+    assert board.active(now=60.0) == []
+
+
+def test_events_serialise_with_stream_time_type_and_figures():
+    e = LiveEvent(12.345, EventType.SILENCE, 7.0, "冷场", {"duration_s": 5.3})
+    assert e.to_dict() == {"t": 12.35, "type": "silence", "at": 7.0, "message": "冷场", "duration_s": 5.3}
+
+
+def test_waiting_pieces_are_packed_into_whisper_windows():
+    jobs = [_Job(Speaker.AGENT, s, s + 4, (), np.zeros(1), s) for s in (0.0, 6.0, 20.0, 30.0, 31.0)]
+    assert [[j.start for j in g] for g in _groups(jobs[::-1], 25.0)] == [[0.0, 6.0, 20.0], [30.0, 31.0]]
+
+
+# --- the session on a labelled call (real VAD and model) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def live_call(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("live")
+    turns = script(LIVE_CALL)
+    path = render(Scenario("live_call", turns, max(t.end for t in turns) + 7.0, bleed_db=-20), folder)
+    return path, json.loads(path.with_name("live_call.labels.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from coach.pipeline import Analyzer
+
+    return Analyzer()
+
+
+@pytest.mark.model
+def test_session_raises_each_event_once_soon_after_its_moment(live_call, analyzer, tmp_path):
+    path, labels = live_call
+    events: list[LiveEvent] = []
+    source = FileSource(path, speed=50)
+    session = LiveSession(analyzer, source.channels, on_event=events.append)  # clock: what was analysed
+    run(source, session, Recorder(tmp_path / "rec.wav", source.channels))
+    by_type = {kind: [e for e in events if e.type is kind] for kind in EventType}
+
+    silences = by_type[EventType.SILENCE]  # the agent's 6.0 s, then the 7 s after the customer's last words
+    assert len(silences) == len(labels["silences"]) == 2
+    for label, silence in zip(labels["silences"], silences):
+        assert abs(silence.at - label["start"]) <= 0.3
+        assert 0 <= silence.t - (silence.at + 5.0) <= 0.5  # on the stream clock: compute lag not counted here
+        assert silence.data["last_speaker"] == label["last_speaker"] and not silence.data["hold"]
+
+    (cut_in,) = labels["interruptions"]
+    (interruption,) = by_type[EventType.INTERRUPTION]
+    assert abs(interruption.at - cut_in["start"]) <= 0.3
+    assert interruption.t - (interruption.at + 1.0) <= 0.5
+
+    (phrase,) = by_type[EventType.PHRASE]
+    assert phrase.data["phrase"] == "不清楚" and phrase.data["suggestion"]
+    assert [e.data["item"] for e in by_type[EventType.SCRIPT]] == []  # the greeting was said
+    saved = sf.info(tmp_path / "rec.wav")
+    assert saved.channels == 2 and abs(saved.duration - labels["duration_s"]) < 0.11
+
+
+@pytest.mark.model
+def test_mono_headset_session_has_no_interruptions_but_still_times_silence(live_call, analyzer, tmp_path):
+    path, labels = live_call
+    left = sf.read(path, dtype="float32")[0][:, 0]
+    mono = tmp_path / "headset.wav"
+    sf.write(mono, left, 16000)
+    events: list[LiveEvent] = []
+    source = FileSource(mono, speed=50)
+    session = LiveSession(analyzer, source.channels, on_event=events.append)
+    run(source, session, Recorder(tmp_path / "rec.wav", 1))
+    kinds = [e.type for e in events]
+    assert EventType.INTERRUPTION not in kinds
+    silence = next(e for e in events if e.type is EventType.SILENCE)
+    assert abs(silence.at - labels["silences"][0]["start"]) <= 0.3
+
+
+# --- whole runs through the command line --------------------------------------------------------------
+
+def live(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*COACH, "live", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+@pytest.mark.model
+def test_from_file_writes_events_recording_and_the_same_report_as_analyze(live_call, tmp_path):
+    path, labels = live_call
+    events, wav, report = tmp_path / "ev.jsonl", tmp_path / "s.wav", tmp_path / "s.json"
+    result = live("--from-file", str(path), "--speed", "20", "--events", str(events), "--wav", str(wav),
+                  "--json", str(report))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    assert {"silence", "interruption", "phrase"} <= {e["type"] for e in lines}
+    assert all({"t", "type", "at", "message"} <= e.keys() for e in lines)
+    assert [e["t"] for e in lines] == sorted(e["t"] for e in lines)
+    assert "冷场已超过 5 秒" in result.stdout  # the alert line (stdout is not a terminal here)
+    assert "coach 通话报告" in result.stdout  # then the full report
+
+    analysed = subprocess.run([*COACH, "analyze", str(wav), "--json", str(tmp_path / "a.json"), "--quiet"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert analysed.returncode == 0, analysed.stderr
+    live_report = json.loads(report.read_text(encoding="utf-8"))
+    analyze_report = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))
+    for key in ("utterances", "speaking_rate", "silences", "interruptions", "pitch", "phrases", "score"):
+        assert live_report[key] == analyze_report[key], key
+    assert np.allclose(sf.read(wav)[0], sf.read(path)[0], atol=2 / 32768)  # the recording is the call
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_mid_call_keeps_the_recording_and_writes_the_report(live_call, tmp_path, how):
+    path, _ = live_call
+    wav, report = tmp_path / "s.wav", tmp_path / "s.json"
+    proc = subprocess.Popen([*COACH, "live", "--from-file", str(path), "--wav", str(wav), "--json", str(report)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_audio(wav, seconds=4.0, proc=proc)
+    proc.send_signal(how)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    duration = sf.info(wav).duration
+    assert 4.0 <= duration < 20.0
+    assert json.loads(report.read_text(encoding="utf-8"))["duration_s"] == pytest.approx(duration, abs=0.02)
+
+
+@pytest.mark.model
+def test_a_killed_session_leaves_a_recording_analyze_can_read(live_call, tmp_path):
+    path, _ = live_call
+    wav = tmp_path / "s.wav"
+    proc = subprocess.Popen([*COACH, "live", "--from-file", str(path), "--wav", str(wav)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_audio(wav, seconds=4.0, proc=proc)
+    proc.kill()
+    proc.wait()
+    result = subprocess.run([*COACH, "analyze", str(wav), "--json", str(tmp_path / "r.json"), "--quiet"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["duration_s"] >= 3.0
+
+
+def _wait_for_audio(wav: Path, seconds: float, proc: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if sf.info(wav).duration >= seconds:
+                return
+        except (RuntimeError, sf.LibsndfileError):
+            pass  # not created yet
+        time.sleep(0.2)
+    raise AssertionError(f"{wav} never reached {seconds} s (exit {proc.poll()})")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--from-file", "missing.wav"], "does not exist"),
+    (["--from-file", "recordings/sample_call.wav", "--speed", "0"], "--speed 0.0 is not a speed"),
+    (["--duration", "-3"], "--duration -3.0 is not a length"),
+    (["--from-file", "recordings/sample_call.wav", "--wav", "no/such/dir/x.wav"], "the folder does not exist"),
+])
+def test_bad_input_is_one_error_line(args, message, tmp_path):
+    result = live(*args, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- a real PortAudio device: PulseAudio's null sink -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pulse():
+    with pulseaudio_server() as env:
+        yield env
+
+
+@pytest.mark.pulseaudio
+def test_devices_are_listed_and_an_unknown_one_is_a_clear_error(pulse):
+    listed = live("--list-devices", env=pulse, timeout=60)
+    assert listed.returncode == 0 and "pulse" in listed.stdout
+    wrong = live("--device", "no-such-headset", "--duration", "1", env=pulse, timeout=60)
+    assert wrong.returncode == 1 and "is not an input device" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.model
+@pytest.mark.pulseaudio
+def test_live_captures_a_call_played_into_a_real_device(pulse, live_call, tmp_path):
+    path, labels = live_call
+    events, wav = tmp_path / "ev.jsonl", tmp_path / "captured.wav"
+    duration = labels["duration_s"] + 6.0
+    proc = subprocess.Popen([*COACH, "live", "--device", "pulse", "--channels", "2", "--duration", str(duration),
+                             "--events", str(events), "--wav", str(wav), "--quiet"],
+                            cwd=ROOT, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_audio(wav, seconds=1.0, proc=proc)  # capturing: now play the call into the sink
+    played_at = sf.info(wav).duration
+    player = subprocess.run(["paplay", "--device=coachsink", str(path)], env=pulse, capture_output=True, timeout=120)
+    assert player.returncode == 0, player.stderr
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+
+    lines = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    silences = [e for e in lines if e["type"] == "silence"]
+    interruptions = [e for e in lines if e["type"] == "interruption"]
+    offset = silences[0]["at"] - labels["silences"][0]["start"]  # when playback began on the stream clock
+    assert played_at - 0.5 <= offset <= played_at + 3.0
+    assert abs(interruptions[0]["at"] - offset - labels["interruptions"][0]["start"]) <= 0.4
+    assert any(e["type"] == "phrase" and e["phrase"] == "不清楚" for e in lines)
+    captured = sf.read(wav, dtype="float32")[0]
+    assert captured.shape[1] == 2 and np.abs(captured).max() > 0.05  # the call, both channels, not silence
