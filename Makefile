@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
 
-.PHONY: setup system-deps postgres pulseaudio demo test bench clean
+.PHONY: setup system-deps postgres pulseaudio chromium demo test bench clean
 
 setup: $(BIN)/coach $(MODEL)/model.bin
 
@@ -40,13 +40,20 @@ pulseaudio:
 	@command -v pulseaudio >/dev/null && command -v paplay >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq pulseaudio pulseaudio-utils libasound2-plugins >/dev/null; }
 
-test: setup postgres pulseaudio
+# The HTML report and serve tests drive Debian's Chromium through its chromedriver (nothing
+# downloaded); a CJK font so that screenshots show Chinese rather than boxes.
+chromium:
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && fc-list :lang=zh | grep -q . || \
+	  { apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; }
+
+test: setup postgres pulseaudio chromium
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_phrases.py
+	$(BIN)/python bench/bench_html.py
 
 clean:
 	rm -rf $(VENV) $(MODEL)/model.bin out

@@ -21,13 +21,14 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from coach.config import Options
 from coach.errors import CoachError, ManifestError
+from coach.scorecard import Scorecard, load_scorecard
 from coach.store import Outcome, Recording, Status, Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Settings:
     options: Options
     model_dir: str | None = None
     lexicon_dirs: tuple[str, ...] = ()
+    scorecard: Scorecard = field(default_factory=load_scorecard)
 
     def fingerprint(self) -> str:
         from coach.asr import DEFAULT_MODEL_DIR
@@ -52,6 +54,8 @@ class Settings:
         # Threads change the speed, not the result: a rerun with other --workers redoes nothing.
         options = replace(self.options, asr=replace(self.options.asr, cpu_threads=0))
         digest = hashlib.sha256(json.dumps(asdict(options), sort_keys=True, default=str).encode())
+        # The scorecard as loaded, not its file: a new comment redoes nothing, a new threshold everything.
+        digest.update(json.dumps(asdict(self.scorecard), sort_keys=True, default=str).encode())
         model = Path(self.model_dir) if self.model_dir else DEFAULT_MODEL_DIR
         for name in ("config.json", "model.bin"):
             file = model / name
@@ -186,7 +190,8 @@ class Worker:
         from coach.pipeline import Analyzer
 
         self.settings_sha = settings.fingerprint()
-        self.analyzer = Analyzer(settings.options, model_dir=settings.model_dir, lexicon_dirs=settings.lexicon_dirs)
+        self.analyzer = Analyzer(settings.options, model_dir=settings.model_dir, lexicon_dirs=settings.lexicon_dirs,
+                                 scorecard=settings.scorecard)
 
     def run(self, recording: Recording, content_sha: str) -> Outcome:
         from coach.pipeline import Channel

@@ -52,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
     a.add_argument("--lexicon", metavar="DIR", action="append", default=[],
                    help="extra lexicon folder merged over the bundled one (repeatable)")
-    a.add_argument("--quiet", action="store_true", help="no terminal report (with --json)")
+    a.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with the recording "
+                   "(a folder when several calls)")
+    a.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
+    a.add_argument("--no-mask", action="store_true",
+                   help="show phone, ID-card and bank-card numbers in reports (masked by default)")
+    a.add_argument("--quiet", action="store_true", help="no terminal report (with --json or --html)")
     a.set_defaults(run=_analyze)
 
     b = sub.add_parser("batch", help="analyse a folder or manifest of recordings into a results database")
@@ -70,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
     b.add_argument("--lexicon", metavar="DIR", action="append", default=[],
                    help="extra lexicon folder merged over the bundled one (repeatable)")
+    b.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
     b.set_defaults(run=_batch)
 
     e = sub.add_parser("export", help="write a results database out as JSON or CSV")
@@ -103,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--quiet", action="store_true", help="no live view and no terminal report")
     lv.set_defaults(run=_live)
 
+    sv = sub.add_parser("serve", help="a local web app over a results database for trainers")
+    sv.add_argument("--db", required=True, metavar="PATH|URL")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    sv.add_argument("--no-mask", action="store_true", help="show phone, ID-card and bank-card numbers")
+    sv.set_defaults(run=_serve)
+
     lx = sub.add_parser("lexicon", help="check a sentence against the lexicons, or validate lexicon files")
     lsub = lx.add_subparsers(dest="lexicon_command", required=True)
     c = lsub.add_parser("check", help="show the phrase hits in a sentence")
@@ -118,14 +131,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _analyze(args: argparse.Namespace) -> int:
     from coach.config import load_options
+    from coach.masking import mask_report
     from coach.pipeline import Analyzer, Channel
+    from coach.scorecard import load_scorecard
     from coach.writers import WRITERS
 
     options = load_options(args.config)
-    if args.json and len(args.calls) > 1 and Path(args.json).is_file():
-        raise CoachError(f"--json {args.json} is a file but {len(args.calls)} calls were given: pass a folder")
-    analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon)
-    report_names = _report_names(args.calls)
+    scorecard = load_scorecard(args.scorecard)
+    outputs = {kind: getattr(args, kind) for kind in ("json", "html") if getattr(args, kind)}
+    for kind, target in outputs.items():
+        if len(args.calls) > 1 and Path(target).is_file():
+            raise CoachError(f"--{kind} {target} is a file but {len(args.calls)} calls were given: pass a folder")
+    analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon, scorecard=scorecard)
     failed = 0
     for call in args.calls:
         try:
@@ -135,29 +152,31 @@ def _analyze(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
+        if not args.no_mask:
+            report = mask_report(report)
         if not args.quiet:
             WRITERS["terminal"](report, sys.stdout)
             print()
-        if args.json:
-            out = Path(args.json)
+        for kind, target in outputs.items():
+            out = Path(target)
             if len(args.calls) > 1:
-                out = out / report_names[call]
-            WRITERS["json"](report, out)
+                out = out / _report_names(args.calls, f".{kind}")[call]
+            WRITERS[kind](report, out)
     if failed and len(args.calls) > 1:
         print(f"error: {failed} of {len(args.calls)} recordings could not be analysed (see above)", file=sys.stderr)
     return EXIT_FAILED if failed else 0
 
 
-def _report_names(calls: Sequence[str]) -> dict[str, str]:
-    """One JSON file name per call: its stem, numbered when two calls share one (a/x.wav, b/x.wav)."""
+def _report_names(calls: Sequence[str], suffix: str = ".json") -> dict[str, str]:
+    """One report file name per call: its stem, numbered when two calls share one (a/x.wav, b/x.wav)."""
     names: dict[str, str] = {}
     taken: set[str] = set()
     for call in dict.fromkeys(calls):
         stem, n = Path(call).stem, 1
-        name = f"{stem}.json"
+        name = f"{stem}{suffix}"
         while name in taken:
             n += 1
-            name = f"{stem}-{n}.json"
+            name = f"{stem}-{n}{suffix}"
         names[call] = name
         taken.add(name)
     return names
@@ -187,9 +206,10 @@ class _progress:
 def _batch(args: argparse.Namespace) -> int:
     from coach.batch import Settings, discover, run_batch
     from coach.config import load_options
+    from coach.scorecard import load_scorecard
     from coach.store import Store
 
-    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon))
+    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon), load_scorecard(args.scorecard))
     recordings = discover(args.input, args.agent_channel)
     if not recordings:
         raise CoachError(f"{args.input}: no audio files found (looked for .wav .mp3 .flac .ogg .m4a …)")
@@ -322,6 +342,13 @@ def _live(args: argparse.Namespace) -> int:
         WRITERS["terminal"](report, sys.stdout)
     WRITERS["json"](report, report_path)
     print(f"report: {report_path}", file=sys.stderr)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from coach.serve import serve
+
+    serve(args.db, args.host, args.port, mask=not args.no_mask)
     return 0
 
 

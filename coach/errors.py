@@ -31,3 +31,7 @@ class ManifestError(CoachError):
 
 class StoreError(CoachError):
     """The results database cannot be opened, written or is of a newer schema."""
+
+
+class ScorecardError(CoachError):
+    """A scorecard file is missing, malformed or inconsistent (the message gives file and line)."""

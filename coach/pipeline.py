@@ -13,6 +13,7 @@ import enum
 import logging
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -24,8 +25,9 @@ from coach.audio import SAMPLE_RATE, Audio, load_audio
 from coach.config import Options
 from coach.lexicon import load_lexicon
 from coach.phrases import PhraseMatcher, check_script, mark_holds
-from coach.pitch import PitchOptions, pitch_stats, track_f0
+from coach.pitch import PitchOptions, contour, pitch_stats, track_f0
 from coach.results import Layout, Report, Span, Speaker, Utterance, UtterancePitch
+from coach.scorecard import Scorecard, load_scorecard
 from coach.vad import SpeechDetector, mask_to_spans
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,9 @@ _DUAL_MONO_CORRELATION = 0.98
 
 class Analyzer:
     def __init__(self, options: Options = Options(), model_dir: str | Path | None = None,
-                 lexicon_dirs: Sequence[str | Path] = ()):
+                 lexicon_dirs: Sequence[str | Path] = (), scorecard: Scorecard | None = None):
         self.options = options
+        self.scorecard = scorecard or load_scorecard()
         self.detector = SpeechDetector(options.vad)
         self.transcriber = Transcriber(model_dir, options.asr)
         self.matcher = PhraseMatcher(load_lexicon(lexicon_dirs))
@@ -127,16 +130,17 @@ class Analyzer:
 
         if not agent_utts:
             notes.append("未检测到坐席语音：录音是静音或只有噪声。")
-        return Report(
+        report = Report(
             source=str(path), duration_s=round(audio.duration_s, 2), layout=audio.layout if len(roles) == 2 else Layout.MONO,
             agent_channel=agent_channel.value if len(roles) == 2 else "mono",
             utterances=tuple(everyone), rate=rate,
             utterance_rates=tuple(metrics.utterance_rates(agent_utts, o.rate)),
             silences=tuple(silences), interruptions=tuple(interruptions),
             pitch=pitch, utterance_pitch=per_utterance, phrases=tuple(phrases), script=tuple(script),
-            score=scoring.score(rate, silences, interruptions, pitch, phrases, script),
             notes=tuple(notes), timings=tuple((k, round(v, 3)) for k, v in timings.items()),
+            pitch_contour=contour(track),
         )
+        return replace(report, score=scoring.score(report, self.scorecard))
 
 
 def other(who: Speaker) -> Speaker:

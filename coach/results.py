@@ -160,18 +160,42 @@ class UtterancePitch:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """One moment behind a score item: where it happened, what was said, what it means."""
+
+    start: float | None  # None when there is no moment to point at (a missing script step)
+    end: float | None
+    quote: str = ""  # the words at that moment (transcript text)
+    detail: str = ""  # a short Chinese description: 静默 7.0 秒, 缺少: 开场问候 …
+
+
+@dataclass(frozen=True)
 class ScoreItem:
+    """One line of the scorecard as applied to a call.
+
+    ``measure`` is the `coach.scorecard.Measure` value the item scores; ``critical``
+    items fail the whole call with one hit (``hits`` > 0).
+    """
+
     name: str
     points: float
     max_points: float
     detail: str = ""
-    evidence: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    measure: str = ""
+    critical: bool = False
+    hits: int = 0
 
 
 @dataclass(frozen=True)
 class Score:
+    """``total`` is 0 when a critical item was hit (一票否决); ``earned`` is the sum either way."""
+
     total: float
     items: tuple[ScoreItem, ...] = field(default_factory=tuple)
+    earned: float | None = None
+    failed: bool = False
+    scorecard: str = ""  # the scorecard's name
 
 
 @dataclass(frozen=True)
@@ -194,3 +218,5 @@ class Report:
     score: Score = Score(0.0)
     notes: tuple[str, ...] = ()  # facts a reader needs: mono, no speech, truncated …
     timings: tuple[tuple[str, float], ...] = ()  # (stage, seconds)
+    # The agent's F0 downsampled for plotting: (time s, median Hz of the voiced frames in a bin).
+    pitch_contour: tuple[tuple[float, float], ...] = ()

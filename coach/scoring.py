@@ -1,82 +1,167 @@
-"""Score stage: a 0–100 total from the measured metrics, each item with its evidence.
+"""Score stage: apply the centre's scorecard (`coach.scorecard`) to an analysed call.
 
-A first, fixed scorecard built from the standard in DESIGN.md: every item starts at
-its full points and loses them for what the analysis found.  Holds announced with
-请稍等 and closed with 让您久等了 cost nothing: that is the etiquette being followed.
+Every item starts at its full points and loses them for what the analysis found, each
+loss backed by evidence (a time, the words said then, what was wrong).  A hit on a
+critical item fails the call (一票否决): the total becomes 0 and ``Score.failed`` says so.
+Holds announced with 请稍等 and closed with 让您久等了 cost nothing by default: that is
+the etiquette being followed.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable
 
-from coach.results import (
-    Interruption, PhraseHit, PitchStats, RateStats, Score, ScoreItem, Silence, Speaker, Verdict,
-)
+from coach.results import Evidence, PhraseHit, Report, Score, ScoreItem, Speaker, Verdict
+from coach.scorecard import Measure, Scorecard, ScorecardItem
 
-RATE_POINTS = 15.0
-SILENCE_POINTS = 20.0
-INTERRUPTION_POINTS = 20.0
-PITCH_POINTS = 10.0
-COURTESY_POINTS = 15.0
-FORBIDDEN_POINTS = 20.0
-# How far outside the target band (as a fraction of the band's edge) loses all rate points.
-_RATE_ZERO_AT = 0.25
-_PER_SILENCE = 10.0
-_PER_INTERRUPTION = 10.0
-_PER_FORBIDDEN = {"critical": FORBIDDEN_POINTS, "major": 10.0, "minor": 5.0}
+_RATE_EVIDENCE = 3  # the worst stretches quoted for the rate
+_QUOTE_CHARS = 40
+_VERDICT = {Verdict.TOO_SLOW: "偏慢", Verdict.TOO_FAST: "偏快"}
+_SEVERITY = {"critical": "严重", "major": "较重", "minor": "轻微"}
 
 
-def score(rate: RateStats, silences: Sequence[Silence], interruptions: Sequence[Interruption],
-          pitch: PitchStats, phrases: Sequence[PhraseHit], script: Sequence) -> Score:
-    items = (
-        _rate_item(rate),
-        _count_item("冷场", SILENCE_POINTS, _PER_SILENCE,
-                    [f"{s.start:.1f}s 静默 {s.duration:.1f} 秒" for s in silences if not s.hold]),
-        _count_item("抢话", INTERRUPTION_POINTS, _PER_INTERRUPTION,
-                    [f"{i.start:.1f}s 重叠 {i.overlap_s:.1f} 秒" for i in interruptions]),
-        _pitch_item(pitch),
-        _courtesy_item(script),
-        _forbidden_item([p for p in phrases if p.category == "forbidden" and p.speaker is Speaker.AGENT]),
-    )
-    return Score(round(sum(i.points for i in items), 1), items)
+@dataclass(frozen=True)
+class _Found:
+    """What one item found in the call, before points are worked out."""
+
+    evidence: tuple[Evidence, ...]
+    detail: str
+    points: float | None = None  # set by measures that are not "deduct per hit"
+    severities: tuple[str, ...] = ()  # forbidden/filler: each hit's severity, for its deduction
 
 
-def _rate_item(rate: RateStats) -> ScoreItem:
-    if rate.chars_per_min is None:
-        return ScoreItem("语速", RATE_POINTS, RATE_POINTS, "无语音，不扣分")
-    if rate.verdict is Verdict.OK:
-        points = RATE_POINTS
+def score(report: Report, scorecard: Scorecard) -> Score:
+    """The call's score on ``scorecard``; ``report.score`` is ignored."""
+    items = tuple(_score_item(report, item) for item in scorecard.items)
+    earned = round(sum(i.points for i in items), 1)
+    failed = any(i.critical and i.hits for i in items)
+    return Score(0.0 if failed else earned, items, earned=earned, failed=failed, scorecard=scorecard.name)
+
+
+def _score_item(report: Report, item: ScorecardItem) -> ScoreItem:
+    found = _MEASURES[item.measure](report, item)
+    hits = len(found.evidence)
+    if found.points is not None:
+        points = found.points
     else:
-        edge = rate.target_max if rate.verdict is Verdict.TOO_FAST else rate.target_min
-        off = abs(rate.chars_per_min - edge) / edge
-        points = round(RATE_POINTS * max(0.0, 1 - off / _RATE_ZERO_AT), 1)
-    return ScoreItem("语速", points, RATE_POINTS,
-                     f"{rate.chars_per_min:.0f} 字/分 (标准 {rate.target_min:.0f}–{rate.target_max:.0f})")
+        severities = found.severities or ("",) * hits
+        points = max(0.0, item.points - sum(item.deduction(s) for s in severities[item.allowed:]))
+    return ScoreItem(item.label, round(points, 1), item.points, found.detail, found.evidence,
+                     measure=item.measure.value, critical=item.critical, hits=hits)
 
 
-def _count_item(name: str, full: float, per: float, evidence: list[str]) -> ScoreItem:
-    points = max(0.0, full - per * len(evidence))
-    return ScoreItem(name, points, full, f"{len(evidence)} 次", tuple(evidence))
+def _rate(report: Report, item: ScorecardItem) -> _Found:
+    rate = report.rate
+    if rate.chars_per_min is None:
+        return _Found((), "无语音，不扣分", item.points)
+    band = f"{rate.chars_per_min:.0f} 字/分 (标准 {rate.target_min:.0f}–{rate.target_max:.0f})"
+    if rate.verdict is Verdict.OK:
+        return _Found((), band, item.points)
+    edge = rate.target_max if rate.verdict is Verdict.TOO_FAST else rate.target_min
+    off = abs(rate.chars_per_min - edge) / edge
+    points = item.points * max(0.0, 1 - off / item.zero_at)
+    worst = sorted((u for u in report.utterance_rates if u.verdict is rate.verdict),
+                   key=lambda u: -abs(u.chars_per_min - edge))[:_RATE_EVIDENCE]
+    evidence = tuple(Evidence(u.start, u.end, _short(u.text), f"{u.chars_per_min:.0f} 字/分 {_VERDICT[u.verdict]}")
+                     for u in sorted(worst, key=lambda u: u.start))
+    # The rate is one verdict on the whole call: one hit, however many stretches are quoted.
+    return _Found(evidence or (Evidence(None, None, "", band),), band, points)
 
 
-def _pitch_item(pitch: PitchStats) -> ScoreItem:
-    if pitch.monotone is None:
-        return ScoreItem("语调", PITCH_POINTS, PITCH_POINTS, "语音太少，无法判断")
-    return ScoreItem("语调", 0.0 if pitch.monotone else PITCH_POINTS, PITCH_POINTS,
-                     f"音高变化 {pitch.semitone_std:.1f} 半音" + ("，语调平淡" if pitch.monotone else ""))
+def _silence(report: Report, item: ScorecardItem) -> _Found:
+    who = {Speaker.AGENT: "坐席说完后", Speaker.CUSTOMER: "客户说完后"}
+    evidence = tuple(
+        Evidence(s.start, s.end, _quote_before(report, s.start),
+                 f"静默 {s.duration:.1f} 秒" + (f"（{who[s.last_speaker]}）" if s.last_speaker else "")
+                 + ("，已告知等待" if s.hold else ""))
+        for s in report.silences if (item.include_holds or not s.hold) and s.duration >= item.min_s)
+    return _Found(evidence, f"{len(evidence)} 次")
 
 
-def _courtesy_item(script: Sequence) -> ScoreItem:
-    if not script:
-        return ScoreItem("礼貌用语与规范流程", COURTESY_POINTS, COURTESY_POINTS, "无可检查内容")
-    missing = [c for c in script if not c.ok]
-    points = round(COURTESY_POINTS * (1 - len(missing) / len(script)), 1)
-    return ScoreItem("礼貌用语与规范流程", points, COURTESY_POINTS,
-                     f"{len(script) - len(missing)}/{len(script)} 项做到",
-                     tuple(f"缺少: {c.item}" for c in missing))
+def _interruption(report: Report, item: ScorecardItem) -> _Found:
+    if report.agent_channel == "mono":
+        return _Found((), "单声道录音，无法判断", item.points)
+    evidence = tuple(
+        Evidence(i.start, i.end, _short(f"客户：{i.customer_text} / 坐席：{i.agent_text}"), f"重叠 {i.overlap_s:.1f} 秒")
+        for i in report.interruptions if i.overlap_s >= item.min_s)
+    return _Found(evidence, f"{len(evidence)} 次")
 
 
-def _forbidden_item(hits: Sequence[PhraseHit]) -> ScoreItem:
-    lost = sum(_PER_FORBIDDEN.get(h.severity, _PER_FORBIDDEN["major"]) for h in hits)
-    return ScoreItem("服务禁语", max(0.0, FORBIDDEN_POINTS - lost), FORBIDDEN_POINTS, f"{len(hits)} 次",
-                     tuple(f"{h.start:.1f}s 「{h.heard or h.phrase}」" for h in hits))
+def _pitch(report: Report, item: ScorecardItem) -> _Found:
+    pitch = report.pitch
+    if pitch.semitone_std is None:
+        return _Found((), "语音太少，无法判断", item.points)
+    flat = pitch.monotone if item.below_st is None else pitch.semitone_std < item.below_st
+    detail = f"音高变化 {pitch.semitone_std:.1f} 半音" + ("，语调平淡" if flat else "")
+    if not flat:
+        return _Found((), detail, item.points)
+    flattest = [p for p in report.utterance_pitch if p.stats.semitone_std is not None]
+    flattest = sorted(flattest, key=lambda p: p.stats.semitone_std)[:_RATE_EVIDENCE]
+    evidence = tuple(Evidence(p.start, p.end, _quote_at(report, Speaker.AGENT, p.start),
+                              f"音高变化 {p.stats.semitone_std:.1f} 半音") for p in sorted(flattest, key=lambda p: p.start))
+    return _Found(evidence or (Evidence(None, None, "", detail),), detail, 0.0)
+
+
+def _script(report: Report, item: ScorecardItem) -> _Found:
+    checks = [c for c in report.script if not item.steps or c.item in item.steps]
+    if not checks:
+        return _Found((), "无可检查内容", item.points)
+    missing = [c for c in checks if not c.ok]
+    evidence = tuple(Evidence(c.start, None, "", f"缺少：{c.item}" + (f" — {c.detail}" if c.detail else ""))
+                     for c in missing)
+    detail = f"{len(checks) - len(missing)}/{len(checks)} 项做到"
+    if item.deduct is not None:
+        return _Found(evidence, detail)
+    counted = max(0, len(missing) - item.allowed)
+    return _Found(evidence, detail, item.points * (1 - counted / len(checks)))
+
+
+def _courtesy(report: Report, item: ScorecardItem) -> _Found:
+    used = [h.phrase for h in report.phrases if h.category == "courtesy" and h.speaker is Speaker.AGENT]
+    missing = [need for need in item.require
+               if not any(alt in phrase for alt in _alternatives(need) for phrase in used)]
+    evidence = tuple(Evidence(None, None, "", f"未使用：{'/'.join(_alternatives(need))}") for need in missing)
+    return _Found(evidence, f"{len(item.require) - len(missing)}/{len(item.require)} 项用到")
+
+
+def _phrases(report: Report, item: ScorecardItem) -> _Found:
+    hits = [h for h in report.phrases if h.category == item.measure.value and h.speaker is Speaker.AGENT
+            and (not item.severities or (h.severity or "major") in item.severities)]
+    return _Found(tuple(_phrase_evidence(h) for h in hits), f"{len(hits)} 次",
+                  severities=tuple(h.severity or "major" for h in hits))
+
+
+def _phrase_evidence(hit: PhraseHit) -> Evidence:
+    severity = _SEVERITY.get(hit.severity or "major", hit.severity)
+    heard = hit.heard or hit.phrase
+    suggestion = f" → 建议：{hit.suggestion}" if hit.suggestion else ""
+    return Evidence(hit.start, hit.end, _short(hit.context or heard), f"{severity}「{hit.phrase}」{suggestion}")
+
+
+def _alternatives(need: str) -> list[str]:
+    return [a for a in need.replace("/", "、").split("、") if a]
+
+
+def _quote_at(report: Report, speaker: Speaker, t: float) -> str:
+    for u in report.utterances:
+        if u.speaker is speaker and u.start <= t < u.end:
+            return _short(u.text)
+    return ""
+
+
+def _quote_before(report: Report, t: float) -> str:
+    """The last words before ``t`` (what the silence followed)."""
+    before = [u for u in report.utterances if u.end <= t + 0.01]
+    return _short(before[-1].text) if before else ""
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1] + "…"
+
+
+_MEASURES: dict[Measure, Callable[[Report, ScorecardItem], _Found]] = {
+    Measure.RATE: _rate, Measure.SILENCE: _silence, Measure.INTERRUPTION: _interruption,
+    Measure.PITCH: _pitch, Measure.SCRIPT: _script, Measure.COURTESY: _courtesy,
+    Measure.FORBIDDEN: _phrases, Measure.FILLER: _phrases,
+}

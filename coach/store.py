@@ -66,6 +66,17 @@ class Outcome:
             raise ValueError("a failed outcome needs an error and no report")
 
 
+@dataclass(frozen=True)
+class CallFilter:
+    """Which rows `Store.calls` returns; None means no limit.  Dates are ISO, inclusive."""
+
+    agent_id: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+
+
 _metadata = sa.MetaData()
 
 _schema = sa.Table("coach_schema", _metadata, sa.Column("version", sa.Integer, nullable=False))
@@ -200,6 +211,36 @@ class Store:
                 item["status"] = Status(item["status"])
                 item["report"] = None if item["report"] is None else json.loads(item["report"])
                 yield item
+
+    def calls(self, where: CallFilter = CallFilter()) -> list[dict[str, Any]]:
+        """Rows matching ``where`` without their reports, newest call first (for `coach serve`)."""
+        r = _recordings.c
+        limits = ((where.agent_id, r.agent_id.__eq__), (where.date_from, r.call_date.__ge__),
+                  (where.date_to, r.call_date.__le__), (where.min_score, r.score.__ge__),
+                  (where.max_score, r.score.__le__))
+        conditions = [compare(value) for value, compare in limits if value is not None]
+        query = (sa.select(*[c for c in _recordings.c if c.name != "report"]).where(*conditions)
+                 .order_by(r.call_date.desc().nulls_last(), r.call_id))
+        with self._reading() as conn:
+            return [{**row._asdict(), "status": Status(row.status)} for row in conn.execute(query)]
+
+    def call(self, row_id: int) -> dict[str, Any] | None:
+        """One row by its id, with its report dict (None for a failed recording), or None."""
+        query = sa.select(_recordings).where(_recordings.c.id == row_id)
+        with self._reading() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        item = row._asdict()
+        item["status"] = Status(item["status"])
+        item["report"] = None if item["report"] is None else json.loads(item["report"])
+        return item
+
+    def agents(self) -> list[str]:
+        r = _recordings.c
+        query = sa.select(r.agent_id).where(r.agent_id.is_not(None)).distinct().order_by(r.agent_id)
+        with self._reading() as conn:
+            return [row.agent_id for row in conn.execute(query)]
 
     def close(self) -> None:
         self._engine.dispose()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from coach.writers.html_report import write_html
 from coach.writers.json_report import write_json
 from coach.writers.terminal import write_terminal
 
 WRITERS: dict[str, Callable] = {
+    "html": write_html,
     "json": write_json,
     "terminal": write_terminal,
 }

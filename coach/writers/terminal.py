@@ -26,20 +26,26 @@ def write_terminal(report: Report, stream: TextIO | None = None) -> None:
         ("coach 通话报告  ", "bold"), report.source, f"  时长 {clock(report.duration_s)}  {layout}  ",
         (f"得分 {report.score.total:.0f}/100", "bold cyan"),
     ))
+    failed_by = [i.name for i in report.score.items if i.critical and i.hits]
+    if failed_by:
+        console.print(Text(f"一票否决：{'、'.join(failed_by)}（得分记为 0）", style="bold red"))
     for note in report.notes:
         console.print(Text(f"注意：{note}", style="yellow"))
-    sections: dict[str, Callable[[Console, Report], None]] = {
-        "服务禁语": _forbidden, "冷场": _silences, "抢话": _interruptions, "语速": _rate,
-        "语调": _pitch, "礼貌用语与规范流程": _courtesy,
+    # One section per kind of problem; the scorecard's measures map onto them.
+    sections: dict[str, tuple[tuple[str, ...], Callable[[Console, Report], None]]] = {
+        "服务禁语": (("forbidden",), _forbidden), "冷场": (("silence",), _silences),
+        "抢话": (("interruption",), _interruptions), "语速": (("rate",), _rate), "语调": (("pitch",), _pitch),
+        "礼貌用语与规范流程": (("script", "courtesy"), _courtesy), "口头禅": (("filler",), _fillers),
     }
     # Worst first: the sections that lost the most points lead.
-    lost = {i.name: i.max_points - i.points for i in report.score.items}
-    for name in sorted(sections, key=lambda n: -lost.get(n, 0.0)):
-        mark = ("✗", "red") if lost.get(name, 0.0) > 0 else ("✓", "green")
+    lost = {name: sum(i.max_points - i.points for i in report.score.items if i.measure in measures)
+            for name, (measures, _) in sections.items()}
+    for name in sorted(sections, key=lambda n: -lost[n]):
+        mark = ("✗", "red") if lost[name] > 0 else ("✓", "green")
         console.print()
         console.print(Text.assemble((f"{mark[0]} {name}", f"bold {mark[1]}"),
-                                    f"  (扣 {lost.get(name, 0.0):.0f} 分)" if lost.get(name) else ""))
-        sections[name](console, report)
+                                    f"  (扣 {lost[name]:.0f} 分)" if lost[name] else ""))
+        sections[name][1](console, report)
 
 
 def _rate(console: Console, report: Report) -> None:
@@ -118,6 +124,15 @@ def _forbidden(console: Console, report: Report) -> None:
                                     (f"禁语：{h.phrase}", "bold red"), f"（{_SEVERITY.get(h.severity, h.severity)}）"))
         if h.suggestion and h.speaker is Speaker.AGENT:
             console.print(Text.assemble("           建议改说：", (h.suggestion, "green")))
+
+
+def _fillers(console: Console, report: Report) -> None:
+    hits = [h for h in report.phrases if h.category == "filler" and h.speaker is Speaker.AGENT]
+    if not hits:
+        console.print("  没有口头禅。")
+    for h in hits:
+        console.print(f"  {clock(h.start)}  「{_short(h.context or h.heard or h.phrase)}」  口头禅：{h.phrase}"
+                      + (f"  建议：{h.suggestion}" if h.suggestion else ""))
 
 
 def _short(text: str, limit: int = 30) -> str:
