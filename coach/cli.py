@@ -106,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
     lv.add_argument("--lexicon", metavar="DIR", action="append", default=[],
                     help="extra lexicon folder merged over the bundled one (repeatable)")
+    lv.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
+    lv.add_argument("--no-mask", action="store_true",
+                    help="show phone, ID-card and bank-card numbers in the events and the report (masked by default)")
     lv.add_argument("--quiet", action="store_true", help="no live view and no terminal report")
     lv.set_defaults(run=_live)
 
@@ -298,7 +301,9 @@ def _live(args: argparse.Namespace) -> int:
     from coach.config import load_options
     from coach.live import LiveSession, run
     from coach.liveview import LineView, PanelView
+    from coach.masking import mask_event, mask_report
     from coach.pipeline import Analyzer, Channel
+    from coach.scorecard import load_scorecard
     from coach.writers import WRITERS
 
     if args.list_devices:
@@ -313,7 +318,8 @@ def _live(args: argparse.Namespace) -> int:
     source = FileSource(args.from_file, args.speed) if args.from_file else DeviceSource(args.device, args.channels)
     try:
         recorder = Recorder(wav, source.channels)
-        analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon)
+        analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon,
+                            scorecard=load_scorecard(args.scorecard))
         events = open(args.events, "w", encoding="utf-8") if args.events else None
     except BaseException:
         source.stop()
@@ -324,6 +330,8 @@ def _live(args: argparse.Namespace) -> int:
         PanelView(options.silence.min_s, band) if sys.stdout.isatty() else LineView()
 
     def on_event(event) -> None:
+        if not args.no_mask:
+            event = mask_event(event)
         if events:
             events.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
             events.flush()  # an event written is an event kept, whatever happens next
@@ -338,6 +346,8 @@ def _live(args: argparse.Namespace) -> int:
                 events.close()
     print(f"recording saved: {wav} ({session.analysed_s:.1f} s)", file=sys.stderr)
     report = analyzer.analyze(wav, Channel(args.agent_channel))
+    if not args.no_mask:
+        report = mask_report(report)
     if not args.quiet:
         WRITERS["terminal"](report, sys.stdout)
     WRITERS["json"](report, report_path)

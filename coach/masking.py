@@ -23,8 +23,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from coach.results import Evidence, Report, ScoreItem
+
+if TYPE_CHECKING:  # coach.live brings the whole pipeline; masking needs only the event's shape
+    from coach.live import LiveEvent
 
 MASK = "*"
 _KEEP_HEAD, _KEEP_TAIL = 3, 4
@@ -58,6 +62,12 @@ def mask_report(report: Report) -> Report:
         script=tuple(replace(c, detail=m(c.detail)) for c in report.script),
         score=replace(report.score, items=tuple(_mask_item(i) for i in report.score.items)),
     )
+
+
+def mask_event(event: LiveEvent) -> LiveEvent:
+    """A copy of a live event whose message and quoted texts are masked."""
+    data = {k: mask_text(v) if isinstance(v, str) else v for k, v in event.data.items()}
+    return replace(event, message=mask_text(event.message), data=data)
 
 
 def _mask_item(item: ScoreItem) -> ScoreItem:

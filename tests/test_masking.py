@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from coach.masking import is_id_card, luhn_ok, mask_report, mask_text
+from coach.masking import is_id_card, luhn_ok, mask_event, mask_report, mask_text
 from coach.writers.json_report import report_to_dict
 from tests.fixtures.reports import as_report, make_walkthrough_report
 
@@ -62,3 +62,14 @@ def test_mask_report_covers_every_text_a_writer_prints():
     assert [u.start for u in masked.utterances] == [u.start for u in report.utterances]
     assert masked.score.total == report.score.total
     assert report.utterances[1].text.endswith("13812345678，话费扣错了。")  # the input is not modified
+
+
+def test_mask_event_masks_the_message_and_quoted_texts_only():
+    from coach.live import EventType, LiveEvent
+
+    event = LiveEvent(12.5, EventType.PHRASE, 10.0, "服务禁语「不清楚13812345678」",
+                      {"heard": "不清楚13812345678", "phrase": "不清楚", "end": 11.2})
+    masked = mask_event(event)
+    assert masked.message == "服务禁语「不清楚138****5678」"
+    assert masked.data == {"heard": "不清楚138****5678", "phrase": "不清楚", "end": 11.2}
+    assert (masked.t, masked.type, masked.at) == (event.t, event.type, event.at)

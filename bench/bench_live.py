@@ -1,0 +1,220 @@
+"""Live mode: alert latency, compute load, accuracy against `coach analyze`, memory over 30 minutes.
+
+Every fixture call of tests/fixtures/calls.py goes through the real live path (FileSource →
+LiveSession → Recorder, the code `coach live --from-file` runs), scored against its labels:
+
+1. latency, at real time (speed 1) on --realtime fixtures, on the stream clock (what has
+   *arrived*, so analysis lagging behind counts): silence alert after the labelled silence's
+   5.0 s mark, interruption alert after the overlap reaches 1.0 s (agent onset + 1.0 s: the
+   customer is talking at the onset), forbidden-phrase alert after the labelled utterance
+   ends; and compute/elapsed = CPU seconds of the process (all threads) per wall second;
+2. accuracy of the silence and interruption events on every fixture (fed at --speed), beside
+   `Analyzer.analyze` of the same file — the same criteria as bench_accuracy.py;
+3. memory: a 30-minute stream (fixtures back to back) fed at --speed, resident memory sampled
+   every 5 minutes of stream time.
+
+    .venv/bin/python bench/bench_live.py [--realtime clean_stereo bleed_20db] [--speed 30]
+                                         [--memory-minutes 30] [--json out/bench_live.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from coach.capture import FileSource, Recorder  # noqa: E402
+from coach.live import EventType, LiveEvent, LiveSession, run  # noqa: E402
+from coach.pipeline import Analyzer, Channel  # noqa: E402
+from coach.results import PhraseHit, Speaker  # noqa: E402
+from tests.fixtures.calls import SCENARIOS, render  # noqa: E402
+from tests.fixtures.compare import same_phrase  # noqa: E402
+
+TARGETS = {
+    "silence": 0.5,  # s after the 5.0 s mark
+    "interruption": 1.5,  # s after the overlap reaches 1.0 s
+    "phrase": 2.5,  # s after the utterance ends
+    "compute": 0.5,  # CPU s per wall s
+}
+MATCH_S = 1.0  # an event this close to a labelled moment is about it
+
+
+def live_events(analyzer: Analyzer, path: Path, agent_channel: str, speed: float, work: Path,
+                sample: callable = None) -> tuple[list[LiveEvent], float, float]:
+    """Events of one live session over `path`, and its CPU seconds and wall seconds."""
+    source = FileSource(path, speed)
+    events: list[LiveEvent] = []
+    session = LiveSession(analyzer, source.channels, 1 if agent_channel == "right" else 0,
+                          on_event=events.append, clock=source.arrived_s)
+    cpu, wall = _cpu_s(), time.perf_counter()
+    run(source, session, Recorder(work / "live.wav", source.channels),
+        on_state=sample, state_every_s=60.0)
+    return events, _cpu_s() - cpu, time.perf_counter() - wall
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _near(events: list[LiveEvent], moment: float) -> LiveEvent | None:
+    return min((e for e in events if abs(e.at - moment) <= MATCH_S), key=lambda e: abs(e.at - moment), default=None)
+
+
+def latencies(events: list[LiveEvent], labels: dict) -> dict[str, list[float]]:
+    by = {kind: [e for e in events if e.type is kind] for kind in EventType}
+    out: dict[str, list[float]] = {"silence": [], "interruption": [], "phrase": [], "missed": []}
+    for s in labels["silences"]:
+        e = _near(by[EventType.SILENCE], s["start"])
+        out["silence"].append(e.t - (s["start"] + 5.0)) if e else out["missed"].append(f"silence {s['start']}")
+    for i in labels["interruptions"]:
+        e = _near(by[EventType.INTERRUPTION], i["start"])
+        out["interruption"].append(e.t - (i["start"] + 1.0)) if e else out["missed"].append(f"interruption {i['start']}")
+    for p in (p for p in labels["phrases"] if p["category"] == "forbidden"):
+        e = next((e for e in by[EventType.PHRASE] if same_phrase(PhraseHit("forbidden", e.data["phrase"],
+                  Speaker.AGENT, e.at, e.at, e.data["heard"]), p["phrase"])
+                  and p["start"] - MATCH_S <= e.at <= p["end"] + MATCH_S), None)
+        out["phrase"].append(e.t - p["end"]) if e else out["missed"].append(f"phrase {p['phrase']}")
+    return out
+
+
+def accuracy(silence_starts: list[float], interruption_starts: list[float], labels: dict) -> dict:
+    """Silences found within 0.3 s of their labelled start, invented ones; interruption tp/fp/fn."""
+    truth = [s["start"] for s in labels["silences"]]
+    found = sum(any(abs(f - t) <= 0.3 for f in silence_starts) for t in truth)
+    invented = sum(not any(abs(f - t) <= MATCH_S for t in truth) for f in silence_starts)
+    if not labels["interruptions_measurable"]:
+        return {"silences": (found, len(truth), invented), "interruptions": (0, 0, 0)}
+    cut_ins = [i["start"] for i in labels["interruptions"]]
+    tp = sum(any(abs(f - t) <= 0.5 for f in interruption_starts) for t in cut_ins)
+    return {"silences": (found, len(truth), invented),
+            "interruptions": (tp, len(interruption_starts) - tp, len(cut_ins) - tp)}
+
+
+def f1(rows: list[dict]) -> float:
+    tp = sum(r["interruptions"][0] for r in rows)
+    fp = sum(r["interruptions"][1] for r in rows)
+    fn = sum(r["interruptions"][2] for r in rows)
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--realtime", nargs="*", default=["clean_stereo", "bleed_20db"],
+                        help="fixtures fed at real time for latency and load")
+    parser.add_argument("--speed", type=float, default=30.0, help="feed speed for accuracy and memory")
+    parser.add_argument("--memory-minutes", type=float, default=30.0)
+    parser.add_argument("--parts", nargs="*", type=int, default=[1, 2, 3], help="which of 1 2 3 to run")
+    parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench_live.json")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="coach-live-bench-"))
+    analyzer = Analyzer()
+    paths = {name: render(s, work) for name, s in SCENARIOS.items()}
+    labels = {name: json.loads((work / f"{name}.labels.json").read_text(encoding="utf-8")) for name in SCENARIOS}
+    result: dict = {}
+
+    verdicts: list[bool] = []
+    if 1 in args.parts:
+        verdicts += realtime(analyzer, paths, labels, args.realtime, work, result)
+    if 2 in args.parts:
+        verdicts.append(compare_accuracy(analyzer, paths, labels, args.speed, work, result))
+    if 3 in args.parts:
+        verdicts.append(memory(analyzer, paths, args.memory_minutes, args.speed, work, result))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"\nwritten: {args.json}")
+    return 0 if all(verdicts) else 1
+
+
+def realtime(analyzer, paths, labels, names, work, result) -> list[bool]:
+    print("1. latency and load at real time (stream clock)")
+    lat: dict[str, list[float]] = {"silence": [], "interruption": [], "phrase": []}
+    loads = []
+    for name in names:
+        events, cpu, wall = live_events(analyzer, paths[name], SCENARIOS[name].agent_channel, 1.0, work)
+        found = latencies(events, labels[name])
+        for kind in lat:
+            lat[kind] += found[kind]
+        loads.append(cpu / wall)
+        print(f"   {name:<14} {wall:6.1f} s wall, compute/elapsed {cpu / wall:.2f}; "
+              + "; ".join(f"{k} {', '.join(f'{v:+.2f}' for v in found[k]) or '—'}" for k in lat)
+              + (f"; MISSED {found['missed']}" if found["missed"] else ""))
+    verdicts = []
+    for kind, values in lat.items():
+        worst = max(values) if values else float("nan")
+        ok = bool(values) and worst <= TARGETS[kind]
+        verdicts.append(ok)
+        print(f"{'PASS' if ok else 'FAIL'}  {kind} alert ≤ {TARGETS[kind]} s: "
+              f"median {statistics.median(values):+.2f} s, worst {worst:+.2f} s over {len(values)}")
+    load = max(loads)
+    verdicts.append(load <= TARGETS["compute"])
+    print(f"{'PASS' if load <= TARGETS['compute'] else 'FAIL'}  compute/elapsed ≤ {TARGETS['compute']}: "
+          f"worst {load:.2f} (mean {statistics.fmean(loads):.2f})")
+    result["latency_s"], result["compute_per_elapsed"] = lat, loads
+    return verdicts
+
+
+def compare_accuracy(analyzer, paths, labels, speed, work, result) -> bool:
+    print(f"\n2. silence and interruption accuracy, live (at {speed:g}×) beside coach analyze")
+    live_rows, analyze_rows = [], []
+    for name, scenario in SCENARIOS.items():
+        events, _, _ = live_events(analyzer, paths[name], scenario.agent_channel, speed, work)
+        live_rows.append(accuracy([e.at for e in events if e.type is EventType.SILENCE],
+                                  [e.at for e in events if e.type is EventType.INTERRUPTION], labels[name]))
+        report = analyzer.analyze(paths[name], Channel(scenario.agent_channel))
+        analyze_rows.append(accuracy([s.start for s in report.silences], [i.start for i in report.interruptions],
+                                     labels[name]))
+        print(f"   {name:<20} live {live_rows[-1]}  analyze {analyze_rows[-1]}")
+    for label, rows in (("live", live_rows), ("analyze", analyze_rows)):
+        found = sum(r["silences"][0] for r in rows)
+        truth = sum(r["silences"][1] for r in rows)
+        invented = sum(r["silences"][2] for r in rows)
+        print(f"   {label:<8} silences {found}/{truth} found, {invented} invented; interruption F1 {f1(rows):.3f}")
+    same = (sum(r["silences"][0] for r in live_rows) >= sum(r["silences"][0] for r in analyze_rows)
+            and sum(r["silences"][2] for r in live_rows) <= sum(r["silences"][2] for r in analyze_rows)
+            and f1(live_rows) >= f1(analyze_rows))
+    print(f"{'PASS' if same else 'FAIL'}  live as accurate as coach analyze on silences and interruptions")
+    result["accuracy"] = {"live": live_rows, "analyze": analyze_rows}
+    return same
+
+
+def memory(analyzer, paths, minutes, speed, work, result) -> bool:
+    print(f"\n3. memory over a {minutes:g}-minute stream at {speed:g}×")
+    long_path = work / "long.wav"
+    calls = [sf.read(paths[n], dtype="float32")[0] for n, sc in SCENARIOS.items()
+             if sc.fmt == "wav16" and sc.layout == "stereo" and sc.agent_channel == "left"]
+    with sf.SoundFile(long_path, "w", 16000, 2, "PCM_16") as out:
+        for i in range(int(minutes * 60 / statistics.fmean(len(c) / 16000 for c in calls)) + 1):
+            out.write(calls[i % len(calls)])
+    samples: list[tuple[float, float]] = []  # (analysed stream time, resident MB)
+    _, cpu, wall = live_events(analyzer, long_path, "left", speed, work,
+                               sample=lambda state: samples.append((state.t - state.behind_s, rss_mb())))
+    marks = [(t, mb) for t, mb in samples if t >= 300]
+    for t, mb in marks[::5]:
+        print(f"   {t / 60:5.1f} min  {mb:7.1f} MB")
+    growth = marks[-1][1] - marks[0][1]
+    flat = growth < 50
+    print(f"{'PASS' if flat else 'FAIL'}  memory flat: {marks[0][1]:.0f} MB at 5 min → {marks[-1][1]:.0f} MB at "
+          f"{marks[-1][0] / 60:.0f} min ({growth:+.0f} MB); {wall:.0f} s wall for the stream")
+    result["memory_mb"] = samples
+    return flat
+
+
+if __name__ == "__main__":
+    sys.exit(main())
