@@ -48,13 +48,14 @@ class PanelView:
     def event(self, event: LiveEvent) -> None:
         self.board.offer(event)
         if self._state:
-            self._live.update(self._render(self._state))
+            self._live.update(self.render(self._state))
 
     def state(self, state: LiveState) -> None:
         self._state = state
-        self._live.update(self._render(state))
+        self._live.update(self.render(state))
 
-    def _render(self, s: LiveState) -> Group:
+    def render(self, s: LiveState) -> Group:
+        """The panel for state `s`, with the alerts still showing at `s.t`."""
         low, high = self.rate_band
         grid = Table.grid(padding=(0, 2))
         talking = "  ".join(f"{'●' if on else '○'} {name}" for on, name in zip(s.speaking, ("坐席", "客户")))

@@ -1,8 +1,8 @@
 """`coach serve`: a small local web app over a batch results database, for trainers.
 
-Pages: ``/`` the calls, filtered by agent, date range and score; ``/call/<id>`` one
-call's report (the HTML writer's page, with the recording if its file is still
-readable); ``/agents`` per-agent figures and weekly score trends (`coach.stats`).
+Pages: ``/`` the calls, filtered by agent, date range and score, `PAGE_SIZE` at a
+time; ``/call/<id>`` one call's report (the HTML writer's page, with the recording if
+its file is still readable); ``/agents`` per-agent figures and weekly score trends (`coach.stats`).
 
 Standard library ``http.server`` (threaded) is enough for a handful of trainers on one
 machine; it binds 127.0.0.1 unless told otherwise, because reports hold what customers
@@ -34,6 +34,7 @@ from coach.writers.json_report import report_from_dict
 log = logging.getLogger(__name__)
 
 PAGE_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
+PAGE_SIZE = 100  # calls per list page: a busy centre's database holds hundreds of thousands
 _TREND_W, _TREND_H = 160.0, 32.0
 
 
@@ -106,10 +107,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 # ----------------------------------------------------------------------------- pages
 def list_page(store: Store, query: dict[str, str]) -> str:
-    where = parse_filter(query)
-    rows = store.calls(where)
+    where, page = parse_filter(query), parse_page(query)
+    total, failed = store.count(where)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(page, pages)  # a stale link past the end (calls were deleted) shows the last page
+    rows = store.calls(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    link = {n: "?" + urlencode({**filter_query(where), "page": n}) for n in (page - 1, page + 1) if 1 <= n <= pages}
     return _page("serve_list.html.j2", title="通话列表", rows=rows, agents=store.agents(), where=where,
-                 ok=Status.OK, count_ok=sum(r["status"] is Status.OK for r in rows))
+                 ok=Status.OK, total=total, failed=failed, page=page, pages=pages,
+                 previous=link.get(page - 1), next=link.get(page + 1))
 
 
 def agents_page(store: Store) -> str:
@@ -158,6 +164,21 @@ def parse_filter(query: dict[str, str]) -> CallFilter:
 
     return CallFilter(agent_id=text("agent"), date_from=day("from"), date_to=day("to"),
                       min_score=score("min"), max_score=score("max"))
+
+
+def filter_query(where: CallFilter) -> dict[str, str]:
+    """The URL parameters that `parse_filter` reads back as ``where``."""
+    values = {"agent": where.agent_id, "from": where.date_from, "to": where.date_to,
+              "min": where.min_score, "max": where.max_score}
+    return {name: f"{value:g}" if isinstance(value, float) else value
+            for name, value in values.items() if value is not None}
+
+
+def parse_page(query: dict[str, str]) -> int:
+    value = query.get("page", "").strip() or "1"
+    if not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise BadQuery(f"页码 {value!r} 无效：请填 1 或更大的整数")
+    return int(value)
 
 
 def _page(template: str, **values: Any) -> str:

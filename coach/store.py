@@ -118,6 +118,14 @@ _SUMMARY_COLUMNS = ("duration_s", "speaking_rate", "silences", "interruptions",
                     "courtesy_hits", "forbidden_hits", "score")
 
 
+def _conditions(where: CallFilter) -> list[sa.ColumnElement[bool]]:
+    r = _recordings.c
+    limits = ((where.agent_id, r.agent_id.__eq__), (where.date_from, r.call_date.__ge__),
+              (where.date_to, r.call_date.__le__), (where.min_score, r.score.__ge__),
+              (where.max_score, r.score.__le__))
+    return [compare(value) for value, compare in limits if value is not None]
+
+
 def _create_v1(conn: Connection) -> None:
     # The Table objects above describe the newest schema.  When a later version
     # changes a table, replace this with v1's own DDL so that old databases still
@@ -212,17 +220,23 @@ class Store:
                 item["report"] = None if item["report"] is None else json.loads(item["report"])
                 yield item
 
-    def calls(self, where: CallFilter = CallFilter()) -> list[dict[str, Any]]:
-        """Rows matching ``where`` without their reports, newest call first (for `coach serve`)."""
+    def calls(self, where: CallFilter = CallFilter(), limit: int | None = None,
+              offset: int = 0) -> list[dict[str, Any]]:
+        """Rows matching ``where`` without their reports, newest call first (for `coach serve`);
+        ``limit``/``offset`` take one page of them."""
         r = _recordings.c
-        limits = ((where.agent_id, r.agent_id.__eq__), (where.date_from, r.call_date.__ge__),
-                  (where.date_to, r.call_date.__le__), (where.min_score, r.score.__ge__),
-                  (where.max_score, r.score.__le__))
-        conditions = [compare(value) for value, compare in limits if value is not None]
-        query = (sa.select(*[c for c in _recordings.c if c.name != "report"]).where(*conditions)
-                 .order_by(r.call_date.desc().nulls_last(), r.call_id))
+        query = (sa.select(*[c for c in _recordings.c if c.name != "report"]).where(*_conditions(where))
+                 .order_by(r.call_date.desc().nulls_last(), r.call_id, r.id).limit(limit).offset(offset))
         with self._reading() as conn:
             return [{**row._asdict(), "status": Status(row.status)} for row in conn.execute(query)]
+
+    def count(self, where: CallFilter = CallFilter()) -> tuple[int, int]:
+        """How many rows match ``where``, and how many of those failed."""
+        failed = sa.func.count().filter(_recordings.c.status != Status.OK.value)
+        query = sa.select(sa.func.count(), failed).select_from(_recordings).where(*_conditions(where))
+        with self._reading() as conn:
+            total, failures = conn.execute(query).one()
+        return total, failures
 
     def call(self, row_id: int) -> dict[str, Any] | None:
         """One row by its id, with its report dict (None for a failed recording), or None."""

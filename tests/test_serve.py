@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -123,6 +124,33 @@ def test_agents_page_shows_each_agents_weekly_trend(server):
     points = re.search(r'<polyline points="([^"]+)"', a001).group(1).split()
     assert [float(p.split(",")[1]) for p in points] == pytest.approx([32 - 55 * 0.32, 32 - 70 * 0.32, 32 - 85 * 0.32])
     assert "+30.0" in a001
+
+
+def test_a_long_list_comes_in_pages_that_keep_the_filter(tmp_path):
+    path = tmp_path / "busy.db"
+    with Store(str(path)) as store:  # 230 calls of A001 on 23 days, 10 of B002
+        for i in range(230):
+            store.save(make_outcome(f"/calls/a{i:03d}.wav", call_date=f"2026-10-{1 + i // 10:02d}", score=60.0))
+        for i in range(10):
+            store.save(make_outcome(f"/calls/b{i:03d}.wav", agent_id="B002", call_date="2026-10-15"))
+    busy = Server(path)
+    try:
+        page = busy.get("/?agent=A001&min=50")[1]
+        assert len(call_ids(page)) == 100 and "230 通电话" in page and "第 1/3 页" in page
+        assert 'rel="prev"' not in page
+        following = re.search(r'<a href="([^"]+)" rel="next">', page).group(1).replace("&amp;", "&")
+        assert dict(parse_qsl(following[1:])) == {"agent": "A001", "min": "50", "page": "2"}
+        second = busy.get("/" + following)[1]
+        assert len(call_ids(second)) == 100 and 'rel="prev"' in second
+        last = busy.get("/?agent=A001&min=50&page=3")[1]
+        assert len(call_ids(last)) == 30 and 'rel="next"' not in last
+        seen = call_ids(page) + call_ids(second) + call_ids(last)
+        assert sorted(seen) == [f"a{i:03d}" for i in range(230)]
+        assert call_ids(busy.get("/?agent=A001&min=50&page=9")[1]) == call_ids(last)  # past the end: the last
+        status, message = busy.get("/?page=0")
+        assert status == 400 and "页码" in message
+    finally:
+        busy.stop()
 
 
 def test_no_mask_shows_the_numbers(db):

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from coach.errors import StoreError
-from coach.store import SCHEMA_VERSION, Outcome, Recording, Status, Store
+from coach.store import SCHEMA_VERSION, CallFilter, Outcome, Recording, Status, Store
 from tests.fixtures.reports import make_outcome
 from tests.servers import postgres_server
 
@@ -112,6 +112,25 @@ def test_recordings_come_in_source_order(target):
         for source in sources:
             store.save(make_outcome(source))
         assert [r["source"] for r in store.recordings()] == sorted(sources)
+
+
+def test_calls_filter_count_and_page_newest_first(target):
+    days = ["2026-11-01", "2026-11-03", "2026-11-03", "2026-11-05", "2026-11-07", "2026-11-09", None]
+    with Store(target) as store:
+        for i, day in enumerate(days):
+            store.save(make_outcome(f"/calls/c{i}.wav", call_date=day, score=50.0 + 5 * i, failed=i == 4,
+                                    agent_id="A001" if i % 2 else "B002"))
+        everything = [r["call_id"] for r in store.calls()]
+        # Newest first, ties by call id, undated last.
+        assert everything == ["c5", "c4", "c3", "c1", "c2", "c0", "c6"]
+        pages = [[r["call_id"] for r in store.calls(limit=3, offset=n)] for n in (0, 3, 6)]
+        assert pages == [everything[:3], everything[3:6], everything[6:]]
+        assert store.count() == (7, 1)
+        recent = CallFilter(date_from="2026-11-03")
+        assert store.count(recent) == (5, 1)
+        assert [r["call_id"] for r in store.calls(recent, limit=2, offset=2)] == ["c3", "c1"]
+        # A failed call has no score, so a score filter leaves it out.
+        assert store.count(CallFilter(agent_id="A001", min_score=55.0)) == (3, 0)
 
 
 def test_a_mono_call_has_no_interruption_count(target):
