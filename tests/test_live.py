@@ -19,7 +19,7 @@ import soundfile as sf
 from coach.capture import FileSource, Recorder
 from coach.live import AlertBoard, EventType, LiveEvent, LiveSession, _groups, _Job, run
 from coach.results import Speaker
-from tests.fixtures.calls import OPENING, Scenario, render, script
+from tests.fixtures.calls import OPENING, SCENARIOS, Scenario, render, script
 from tests.servers import pulseaudio_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +114,41 @@ def test_mono_headset_session_has_no_interruptions_but_still_times_silence(live_
     assert EventType.INTERRUPTION not in kinds
     silence = next(e for e in events if e.type is EventType.SILENCE)
     assert abs(silence.at - labels["silences"][0]["start"]) <= 0.3
+
+
+def session_events(path: Path, analyzer, tmp_path: Path) -> dict[EventType, list[LiveEvent]]:
+    events: list[LiveEvent] = []
+    source = FileSource(path, speed=50)
+    run(source, LiveSession(analyzer, source.channels, on_event=events.append),
+        Recorder(tmp_path / f"{path.stem}.rec.wav", source.channels))
+    return {kind: [e for e in events if e.type is kind] for kind in EventType}
+
+
+@pytest.mark.model
+def test_a_flat_voice_is_flagged_and_the_same_sentences_read_naturally_are_not(analyzer, tmp_path):
+    flat = session_events(render(SCENARIOS["flat_pitch"], tmp_path), analyzer, tmp_path)
+    natural = session_events(render(SCENARIOS["natural_pitch"], tmp_path), analyzer, tmp_path)
+    (alert,) = flat[EventType.PITCH]  # raised once: repeats wait repeat_after_s
+    assert alert.data["semitone_std"] < 1.5 and "平淡" in alert.message
+    assert natural[EventType.PITCH] == []
+
+
+@pytest.mark.model
+def test_rushing_is_flagged_with_the_rolling_rate(analyzer, tmp_path):
+    (alert, *_) = session_events(render(SCENARIOS["fast_agent"], tmp_path), analyzer, tmp_path)[EventType.RATE]
+    assert alert.data["verdict"] == "too_fast" and alert.data["chars_per_min"] > 170
+    assert "放慢" in alert.message
+
+
+@pytest.mark.model
+def test_a_call_opened_without_the_greeting_is_flagged_once_the_agent_has_spoken(analyzer, tmp_path):
+    no_greeting = LIVE_CALL[len(OPENING):]
+    turns = script(no_greeting)
+    path = render(Scenario("no_greeting", turns, max(t.end for t in turns) + 2.0, bleed_db=-20), tmp_path)
+    (missing, *_) = session_events(path, analyzer, tmp_path)[EventType.SCRIPT]
+    assert missing.data["item"] == "开场问候并报工号" and missing.message.startswith("开场缺少")
+    first_agent = next(t for t in turns if t.speaker == "agent")
+    assert abs(missing.at - first_agent.start) <= 0.5  # it points at the agent's first words
 
 
 # --- whole runs through the command line --------------------------------------------------------------
