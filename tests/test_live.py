@@ -72,14 +72,19 @@ def analyzer():
     return Analyzer()
 
 
+def session_events(path: Path, analyzer, tmp_path: Path) -> dict[EventType, list[LiveEvent]]:
+    """Every event of a live session over `path` (fed at 50×; clock: what was analysed), by type."""
+    events: list[LiveEvent] = []
+    source = FileSource(path, speed=50)
+    run(source, LiveSession(analyzer, source.channels, on_event=events.append),
+        Recorder(tmp_path / f"{path.stem}.rec.wav", source.channels))
+    return {kind: [e for e in events if e.type is kind] for kind in EventType}
+
+
 @pytest.mark.model
 def test_session_raises_each_event_once_soon_after_its_moment(live_call, analyzer, tmp_path):
     path, labels = live_call
-    events: list[LiveEvent] = []
-    source = FileSource(path, speed=50)
-    session = LiveSession(analyzer, source.channels, on_event=events.append)  # clock: what was analysed
-    run(source, session, Recorder(tmp_path / "rec.wav", source.channels))
-    by_type = {kind: [e for e in events if e.type is kind] for kind in EventType}
+    by_type = session_events(path, analyzer, tmp_path)
 
     silences = by_type[EventType.SILENCE]  # the agent's 6.0 s, then the 7 s after the customer's last words
     assert len(silences) == len(labels["silences"]) == 2
@@ -96,7 +101,7 @@ def test_session_raises_each_event_once_soon_after_its_moment(live_call, analyze
     (phrase,) = by_type[EventType.PHRASE]
     assert phrase.data["phrase"] == "不清楚" and phrase.data["suggestion"]
     assert [e.data["item"] for e in by_type[EventType.SCRIPT]] == []  # the greeting was said
-    saved = sf.info(tmp_path / "rec.wav")
+    saved = sf.info(tmp_path / f"{path.stem}.rec.wav")
     assert saved.channels == 2 and abs(saved.duration - labels["duration_s"]) < 0.11
 
 
@@ -106,22 +111,10 @@ def test_mono_headset_session_has_no_interruptions_but_still_times_silence(live_
     left = sf.read(path, dtype="float32")[0][:, 0]
     mono = tmp_path / "headset.wav"
     sf.write(mono, left, 16000)
-    events: list[LiveEvent] = []
-    source = FileSource(mono, speed=50)
-    session = LiveSession(analyzer, source.channels, on_event=events.append)
-    run(source, session, Recorder(tmp_path / "rec.wav", 1))
-    kinds = [e.type for e in events]
-    assert EventType.INTERRUPTION not in kinds
-    silence = next(e for e in events if e.type is EventType.SILENCE)
+    by_type = session_events(mono, analyzer, tmp_path)
+    assert by_type[EventType.INTERRUPTION] == []
+    silence = by_type[EventType.SILENCE][0]
     assert abs(silence.at - labels["silences"][0]["start"]) <= 0.3
-
-
-def session_events(path: Path, analyzer, tmp_path: Path) -> dict[EventType, list[LiveEvent]]:
-    events: list[LiveEvent] = []
-    source = FileSource(path, speed=50)
-    run(source, LiveSession(analyzer, source.channels, on_event=events.append),
-        Recorder(tmp_path / f"{path.stem}.rec.wav", source.channels))
-    return {kind: [e for e in events if e.type is kind] for kind in EventType}
 
 
 @pytest.mark.model
