@@ -112,10 +112,13 @@ def list_page(store: Store, query: dict[str, str]) -> str:
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(page, pages)  # a stale link past the end (calls were deleted) shows the last page
     rows = store.calls(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    link = {n: "?" + urlencode({**filter_query(where), "page": n}) for n in (page - 1, page + 1) if 1 <= n <= pages}
+
+    def link(n: int) -> str | None:  # to page n with the same filters, if there is one
+        return "?" + urlencode({**filter_query(where), "page": n}) if 1 <= n <= pages else None
+
     return _page("serve_list.html.j2", title="通话列表", rows=rows, agents=store.agents(), where=where,
                  ok=Status.OK, total=total, failed=failed, page=page, pages=pages,
-                 previous=link.get(page - 1), next=link.get(page + 1))
+                 previous=link(page - 1), next=link(page + 1))
 
 
 def agents_page(store: Store) -> str:
