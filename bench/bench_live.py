@@ -34,8 +34,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coach.capture import FileSource, Recorder  # noqa: E402
-from coach.live import EventType, LiveEvent, LiveSession, run  # noqa: E402
+from coach.live.capture import FileSource, Recorder  # noqa: E402
+from coach.live.session import EventType, LiveEvent, LiveSession, run  # noqa: E402
 from coach.pipeline import Analyzer, Channel  # noqa: E402
 from coach.results import PhraseHit, Speaker  # noqa: E402
 from tests.fixtures.calls import SCENARIOS, render  # noqa: E402

@@ -207,10 +207,10 @@ class _progress:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from coach.batch import Settings, discover, run_batch
+    from coach.qa.batch import Settings, discover, run_batch
     from coach.config import load_options
     from coach.scorecard import load_scorecard
-    from coach.store import Store
+    from coach.qa.store import Store
 
     settings = Settings(load_options(args.config), args.model, tuple(args.lexicon), load_scorecard(args.scorecard))
     recordings = discover(args.input, args.agent_channel)
@@ -264,8 +264,8 @@ class _BatchBar:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from coach.export import export_csv, export_json
-    from coach.store import Store
+    from coach.qa.export import export_csv, export_json
+    from coach.qa.store import Store
 
     if not args.json and not args.csv:
         raise CoachError("nothing to export: pass --json OUT and/or --csv OUT")
@@ -280,8 +280,8 @@ def _export(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from coach.stats import GroupBy, aggregate, rows_to_table
-    from coach.store import Store
+    from coach.qa.stats import GroupBy, aggregate, rows_to_table
+    from coach.qa.store import Store
 
     with Store(args.db, create=False) as store:
         groups = aggregate(list(store.recordings()), GroupBy(args.by))
@@ -297,10 +297,10 @@ def _live(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from coach.capture import DeviceSource, FileSource, Recorder, list_devices
+    from coach.live.capture import DeviceSource, FileSource, Recorder, list_devices
     from coach.config import load_options
-    from coach.live import LiveSession, run
-    from coach.liveview import LineView, PanelView
+    from coach.live.session import LiveSession, run
+    from coach.live.view import LineView, PanelView
     from coach.masking import mask_event, mask_report
     from coach.pipeline import Analyzer, Channel
     from coach.scorecard import load_scorecard
@@ -356,7 +356,7 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from coach.serve import serve
+    from coach.qa.serve import serve
 
     serve(args.db, args.host, args.port, mask=not args.no_mask)
     return 0

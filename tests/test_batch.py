@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from coach.batch import Settings, content_hash, discover, plan, read_manifest
+from coach.qa.batch import Settings, content_hash, discover, plan, read_manifest
 from coach.config import Options
 from coach.errors import ManifestError
-from coach.store import Recording, Status
+from coach.qa.store import Recording, Status
 from tests.fixtures.calls import OPENING, CLOSING, Scenario, render, script
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""coach.capture: the file source's pacing, the recorder's crash safety, device lookup."""
+"""coach.live.capture: the file source's pacing, the recorder's crash safety, device lookup."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from coach.audio import load_audio
-from coach.capture import BLOCK_S, DeviceError, FileSource, InputDevice, Recorder, find_device
+from coach.live.capture import BLOCK_S, DeviceError, FileSource, InputDevice, Recorder, find_device
 from coach.errors import CoachError
 
 SR = 16000

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from coach.export import CSV_COLUMNS, export_csv, export_json
-from coach.store import Store
+from coach.qa.export import CSV_COLUMNS, export_csv, export_json
+from coach.qa.store import Store
 from tests.fixtures.reports import make_outcome
 
 

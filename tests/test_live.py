@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from coach.capture import FileSource, Recorder
-from coach.live import AlertBoard, EventType, LiveEvent, LiveSession, _groups, _Job, run
+from coach.live.capture import FileSource, Recorder
+from coach.live.session import AlertBoard, EventType, LiveEvent, LiveSession, _groups, _Job, run
 from coach.results import Speaker
 from tests.fixtures.calls import OPENING, SCENARIOS, Scenario, render, script
 from tests.servers import pulseaudio_server

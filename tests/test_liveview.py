@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
-from coach.live import EventType, LiveEvent, LiveState
-from coach.liveview import LineView, PanelView, clock
+from coach.live.session import EventType, LiveEvent, LiveState
+from coach.live.view import LineView, PanelView, clock
 from coach.results import Speaker, Utterance
 
 

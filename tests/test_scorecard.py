@@ -65,7 +65,7 @@ def test_a_missing_file_names_the_option(tmp_path):
 
 
 def test_batch_redoes_calls_when_the_scorecard_changes_but_not_for_a_comment(tmp_path):
-    from coach.batch import Settings
+    from coach.qa.batch import Settings
 
     text = DEFAULT_SCORECARD.read_text(encoding="utf-8")
     commented = tmp_path / "commented.toml"

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from coach.store import Outcome, Recording, Status, Store
+from coach.qa.store import Outcome, Recording, Status, Store
 from coach.writers.json_report import report_to_dict
 from tests.browser import chromium, console_errors
 from tests.fixtures.reports import FORBIDDEN_AT, as_report, make_outcome, make_walkthrough_report

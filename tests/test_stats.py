@@ -3,8 +3,8 @@
 import pytest
 from rich.console import Console
 
-from coach.stats import GroupBy, GroupStats, aggregate, rows_to_table, sparkline
-from coach.store import Status
+from coach.qa.stats import GroupBy, GroupStats, aggregate, rows_to_table, sparkline
+from coach.qa.store import Status
 
 
 def row(agent_id, call_date, score, *, team="一组", status=Status.OK, duration_s=600.0, speaking_rate=240.0,

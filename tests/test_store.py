@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from coach.errors import StoreError
-from coach.store import SCHEMA_VERSION, CallFilter, Outcome, Recording, Status, Store
+from coach.qa.store import SCHEMA_VERSION, CallFilter, Outcome, Recording, Status, Store
 from tests.fixtures.reports import make_outcome
 from tests.servers import postgres_server
 

@@ -44,7 +44,7 @@ _HIT_SLACK_S = 0.05
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The template environment shared with `coach.serve`: autoescaping always on."""
+    """The template environment shared with `coach.qa.serve`: autoescaping always on."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["clock"] = clock

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from rich.table import Table
 
-from coach.store import Status
+from coach.qa.store import Status
 
 MISSING = "—"  # the key of rows without an agent, team or date
 _SPARKS = "▁▂▃▄▅▆▇█"

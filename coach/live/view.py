@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from coach.live import AlertBoard, LiveEvent, LiveState
+from coach.live.session import AlertBoard, LiveEvent, LiveState
 from coach.results import Speaker
 
 _SPEAKER = {Speaker.AGENT: "坐席", Speaker.CUSTOMER: "客户"}

@@ -2,7 +2,7 @@
 
 Pages: ``/`` the calls, filtered by agent, date range and score, `PAGE_SIZE` at a
 time; ``/call/<id>`` one call's report (the HTML writer's page, with the recording if
-its file is still readable); ``/agents`` per-agent figures and weekly score trends (`coach.stats`).
+its file is still readable); ``/agents`` per-agent figures and weekly score trends (`coach.qa.stats`).
 
 Standard library ``http.server`` (threaded) is enough for a handful of trainers on one
 machine; it binds 127.0.0.1 unless told otherwise, because reports hold what customers
@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from coach.errors import CoachError
 from coach.masking import mask_report
-from coach.stats import GroupBy, aggregate
-from coach.store import CallFilter, Status, Store
+from coach.qa.stats import GroupBy, aggregate
+from coach.qa.store import CallFilter, Status, Store
 from coach.writers.audio_embed import EmbeddedAudio, browser_audio
 from coach.writers.html_report import environment, render_html
 from coach.writers.json_report import report_from_dict

@@ -35,7 +35,7 @@ import numpy as np
 
 from coach import metrics
 from coach.audio import SAMPLE_RATE
-from coach.capture import Recorder, Source
+from coach.live.capture import Recorder, Source
 from coach.lexicon import Where
 from coach.phrases import asks_to_hold, check_script
 from coach.pipeline import Analyzer

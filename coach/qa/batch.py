@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence
 from coach.config import Options
 from coach.errors import CoachError, ManifestError
 from coach.scorecard import Scorecard, load_scorecard
-from coach.store import Outcome, Recording, Status, Store
+from coach.qa.store import Outcome, Recording, Status, Store
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from coach.errors import CoachError
-from coach.store import Store
+from coach.qa.store import Store
 
 CSV_COLUMNS = ("source", "call_id", "agent_id", "team", "call_date", "status", "error", "duration_s",
                "speaking_rate", "silences", "interruptions", "courtesy_hits", "forbidden_hits", "score",
