@@ -21,6 +21,10 @@ class RateOptions:
     target_min: float = 120.0  # 字/分钟
     target_max: float = 140.0
     min_utterance_chars: int = 4  # per-utterance rates skip shorter utterances
+    # The audio's syllables replace the transcript's characters in an utterance only when they
+    # exceed them by more than this share (the syllable counter's own spread): the recogniser
+    # dropped words there.
+    syllable_margin: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class VadOptions:
     min_gap_s: float = 0.2  # shorter gaps inside speech are closed
     crosstalk_margin_db: float = 6.0  # own speech must beat the bleed estimate by this
     edge_drop_db: float = 30.0  # a span's edges move out while the level is within this of its peak
+    noise_margin_db: float = 6.0  # … and stands this far above the line's noise floor
     max_edge_s: float = 0.8  # … by at most this much each side
 
 
@@ -73,6 +78,13 @@ class AsrOptions:
     hotwords: str = ""
     pad_s: float = 0.2  # context kept around each speech span fed to the model
     gap_s: float = 0.5  # silence put between spans, so Whisper hears where a turn starts
+    piece_s: float = 20.0  # turns longer than this are cut at their longest pauses for decoding
+    window_s: float = 28.0  # pieces are packed into model windows of at most this much audio
+    batch_size: int = 8  # windows decoded together
+    # A piece whose transcript holds fewer characters than this share of the syllables the
+    # audio shows (and at least retry_min_syllables of them) is decoded again, carefully.
+    min_coverage: float = 0.6
+    retry_min_syllables: int = 3
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Metrics stage: turns, speaking rate, silences and interruptions.
 
-Pure functions over speech spans (from the VAD) and words (from the recogniser),
-following DESIGN.md's definitions word for word; the thresholds come from
-`coach.config`.
+Pure functions following DESIGN.md's definitions word for word; the thresholds come from
+`coach.config`.  Timing comes from the voice activity (spans from `coach.vad`), never from
+where the recogniser happened to return words: the recogniser supplies text, and the audio's
+syllable count (`coach.syllables`) checks how much of it came back.
 """
 
 from __future__ import annotations
@@ -15,23 +16,39 @@ from coach.results import (
     Interruption, RateStats, Silence, Span, Speaker, Utterance, UtteranceRate, Verdict, Word,
 )
 
-# Words whose times fall this close to an utterance still belong to it (ASR word
-# edges and VAD edges disagree by a few frames).
-_WORD_SNAP_S = 0.6
+# Inside one sentence a speaker pauses for breath and between clauses for up to about half a
+# second; a listener who starts talking there starts while the other is still talking.
+SENTENCE_PAUSE_S = 0.5
+
+
+def stretches(spans: Sequence[Span], max_pause_s: float) -> list[Span]:
+    """One party's speech with pauses shorter than `max_pause_s` closed: while they were talking."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if merged and span.start - merged[-1].end < max_pause_s:
+            merged[-1] = Span(merged[-1].start, max(merged[-1].end, span.end))
+        else:
+            merged.append(span)
+    return merged
 
 
 def group_turns(own: Sequence[Span], other: Sequence[Span], options: TurnOptions,
                 min_turn_s: float = 1.0) -> list[Span]:
-    """Join one party's speech spans into utterances.
+    """Join one party's speech spans into utterances (DESIGN.md's definition).
 
-    Spans join when the pause between them is shorter than `max_pause_s` and the
-    other party does not take the turn in that pause (speak for ≥ `min_turn_s`
-    overlapping it: a short backchannel does not take the turn).
+    Spans join when the pause between them is shorter than `max_pause_s`, unless the other
+    party takes the turn in that pause: starts talking *after this turn began* and talks for
+    `min_turn_s` or more across the pause.  Someone who was already talking when the turn
+    began does not take it by going on: the agent who cuts in with 好的，/ 对，/ 不是，,
+    pauses and goes on while the customer is still talking keeps one utterance, which starts
+    with the lead-in.  A short backchannel never takes the turn.
     """
+    other_talk = stretches(other, options.max_pause_s)
     turns: list[Span] = []
     for span in own:
         if turns and span.start - turns[-1].end < options.max_pause_s and not any(
-            o.duration >= min_turn_s and o.start < span.start and o.end > turns[-1].end for o in other
+            o.duration >= min_turn_s and turns[-1].start < o.start < span.start and o.end > turns[-1].end
+            for o in other_talk
         ):
             turns[-1] = Span(turns[-1].start, span.end)
         else:
@@ -39,30 +56,35 @@ def group_turns(own: Sequence[Span], other: Sequence[Span], options: TurnOptions
     return turns
 
 
-def build_utterances(speaker: Speaker, turns: Sequence[Span], words: Sequence[Word]) -> list[Utterance]:
-    """Give each turn the words that fall in it; turns with no words are dropped.
+def build_utterances(speaker: Speaker, turns: Sequence[Span], words: Sequence[Sequence[Word]],
+                     syllables: Sequence[int] | None = None) -> list[Utterance]:
+    """One utterance per turn, with the words recognised in it and its syllable count.
 
-    A turn without words is a cough, a laugh or noise the VAD let through: it is
-    not speech to count characters over.
+    Every turn is kept: a turn the recogniser returned nothing for is speech that was not
+    transcribed, not silence (a cough or noise has no voiced syllable and never becomes a
+    turn: `coach.pipeline` drops such spans first).
     """
-    buckets: list[list[Word]] = [[] for _ in turns]
-    for word in words:
-        mid = (word.start + word.end) / 2
-        best = min(range(len(turns)), key=lambda i: _distance(mid, turns[i]), default=None)
-        if best is not None and _distance(mid, turns[best]) <= _WORD_SNAP_S:
-            buckets[best].append(word)
+    syllables = syllables if syllables is not None else [0] * len(turns)
     utterances = []
-    for turn, ws in zip(turns, buckets):
+    for turn, ws, count in zip(turns, words, syllables):
         raw = "".join(w.text for w in ws)
         text = textnorm.normalise(raw)
-        chars = textnorm.spoken_char_count(text)
-        if chars:
-            utterances.append(Utterance(speaker, turn.start, turn.end, text, raw, chars, tuple(ws)))
+        utterances.append(Utterance(speaker, turn.start, turn.end, text, raw,
+                                    textnorm.spoken_char_count(text), tuple(ws), count))
     return utterances
 
 
-def _distance(t: float, span: Span) -> float:
-    return 0.0 if span.start <= t <= span.end else min(abs(t - span.start), abs(t - span.end))
+def counted_chars(utterance: Utterance, options: RateOptions) -> int:
+    """The characters the rate counts for one utterance.
+
+    The transcript's count, unless the audio shows clearly more syllables than that: then
+    the recogniser dropped words (fillers, short words, a whole turn) and the syllable count
+    stands in.  "Clearly" is `syllable_margin`: the syllable counter's own spread, so a
+    transcript within it is trusted as it is.
+    """
+    if utterance.syllables > utterance.chars * (1 + options.syllable_margin):
+        return utterance.syllables
+    return utterance.chars
 
 
 def verdict(chars_per_min: float | None, options: RateOptions) -> Verdict:
@@ -77,29 +99,40 @@ def verdict(chars_per_min: float | None, options: RateOptions) -> Verdict:
 
 def is_backchannel(utterance: Utterance, other_activity: Sequence[Span], options: InterruptionOptions) -> bool:
     """嗯、对、好的 said while the other party talks: listening, not taking the turn."""
-    return _short(utterance.duration, utterance.chars, options) and any(
-        c.start < utterance.start < c.end for c in other_activity)
+    return is_short(utterance, options) and any(c.start < utterance.start < c.end for c in other_activity)
 
 
-def _short(duration: float, chars: int, options: InterruptionOptions) -> bool:
-    return duration < options.backchannel_max_s or chars < options.backchannel_max_chars
+def is_short(utterance: Utterance, options: InterruptionOptions) -> bool:
+    """Too short to take the turn: under `backchannel_max_s`, or fewer than
+    `backchannel_max_chars` characters (the audio's syllables where the transcript is empty)."""
+    chars = utterance.chars if utterance.transcribed else utterance.syllables
+    return utterance.duration < options.backchannel_max_s or chars < options.backchannel_max_chars
 
 
 def speaking_rate(utterances: Sequence[Utterance], options: RateOptions) -> RateStats:
-    """Agent characters ÷ agent speaking time × 60 (pass the utterances without backchannels)."""
-    chars = sum(u.chars for u in utterances)
+    """Agent characters ÷ agent speaking time × 60 (pass the utterances without backchannels).
+
+    Characters as `counted_chars` reconciles them; the syllable rate beside it is the audio's
+    own figure, whatever the recogniser wrote.
+    """
+    asr_chars = sum(u.chars for u in utterances)
+    chars = sum(counted_chars(u, options) for u in utterances)
+    syllables = sum(u.syllables for u in utterances)
     speaking = sum(u.duration for u in utterances)
     cpm = round(chars / speaking * 60, 1) if speaking > 0 and chars else None
-    return RateStats(chars, round(speaking, 2), cpm, verdict(cpm, options), options.target_min, options.target_max)
+    spm = round(syllables / speaking * 60, 1) if speaking > 0 and syllables else None
+    return RateStats(chars, round(speaking, 2), cpm, verdict(cpm, options), options.target_min, options.target_max,
+                     asr_chars=asr_chars, syllables=syllables, syllables_per_min=spm, filled_in=chars - asr_chars)
 
 
 def utterance_rates(utterances: Sequence[Utterance], options: RateOptions) -> list[UtteranceRate]:
     """Per-utterance rates, so a report can say where the agent rushed."""
     rates = []
     for u in utterances:
-        if u.chars >= options.min_utterance_chars and u.duration > 0:
-            cpm = round(u.chars / u.duration * 60, 1)
-            rates.append(UtteranceRate(u.start, u.end, u.chars, cpm, verdict(cpm, options), u.text))
+        chars = counted_chars(u, options)
+        if chars >= options.min_utterance_chars and u.duration > 0:
+            cpm = round(chars / u.duration * 60, 1)
+            rates.append(UtteranceRate(u.start, u.end, chars, cpm, verdict(cpm, options), u.text))
     return rates
 
 
@@ -123,33 +156,26 @@ def silences(activity: dict[Speaker, Sequence[Span]], options: SilenceOptions) -
     return found
 
 
-def interruptions(agent_turns: Sequence[Span], agent_activity: Sequence[Span],
-                  customer_activity: Sequence[Span], agent_utterances: Sequence[Utterance],
+def interruptions(agent_utterances: Sequence[Utterance], customer_activity: Sequence[Span],
                   customer_utterances: Sequence[Utterance], options: InterruptionOptions) -> list[Interruption]:
-    """Agent turns that start while the customer speaks and overlap them ≥ `min_overlap_s`.
+    """Agent utterances that start while the customer is talking and overlap them ≥ `min_overlap_s`.
 
-    Backchannels (an agent utterance shorter than `backchannel_max_s` or with
-    fewer than `backchannel_max_chars` characters: 嗯、对、好的) never count.
+    "While the customer is talking" is inside their speech with pauses under
+    `SENTENCE_PAUSE_S` closed (a breath between clauses is still talking).  The overlap is
+    measured on the agent's whole utterance, lead-in and pauses included, against the
+    customer's talk that the agent cut into: both talking, from the agent's onset to
+    whichever of the two stops first.  Backchannels (`is_short`: 嗯、对、好的) never count.
     """
+    talk = stretches(customer_activity, SENTENCE_PAUSE_S)
     found = []
-    for turn in agent_turns:
-        talking = next((c for c in customer_activity if c.start < turn.start < c.end), None)
-        if talking is None:
+    for utterance in agent_utterances:
+        talking = next((c for c in talk if c.start < utterance.start < c.end), None)
+        if talking is None or is_short(utterance, options):
             continue
-        utterance = next((u for u in agent_utterances if u.start == turn.start), None)
-        chars = utterance.chars if utterance else 0
-        if _short(turn.duration, chars, options):
-            continue
-        mine = [s for s in agent_activity if turn.start <= s.start < turn.end]
-        overlap = sum(_intersection(s, c) for s in mine for c in customer_activity if c.start < turn.end)
+        end = min(talking.end, utterance.end)
+        overlap = end - utterance.start
         if overlap < options.min_overlap_s:
             continue
-        end = max(min(s.end, c.end) for s in mine for c in customer_activity if _intersection(s, c) > 0)
-        heard = next((u.text for u in customer_utterances if u.start <= turn.start <= u.end + 0.1), "")
-        found.append(Interruption(round(turn.start, 2), round(end, 2), round(overlap, 2),
-                                  utterance.text if utterance else "", heard))
+        heard = " ".join(u.text for u in customer_utterances if u.start < end and utterance.start < u.end)
+        found.append(Interruption(round(utterance.start, 2), round(end, 2), round(overlap, 2), utterance.text, heard))
     return found
-
-
-def _intersection(a: Span, b: Span) -> float:
-    return max(0.0, min(a.end, b.end) - max(a.start, b.start))

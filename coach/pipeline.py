@@ -19,16 +19,17 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from coach import metrics, scoring
-from coach.asr import Transcriber
+from coach import metrics, scoring, syllables
+from coach.asr import transcribe_turns
 from coach.audio import SAMPLE_RATE, Audio, load_audio
 from coach.config import Options
 from coach.lexicon import load_lexicon
 from coach.phrases import PhraseMatcher, check_script, mark_holds
 from coach.pitch import PitchOptions, contour, pitch_stats, track_f0
-from coach.results import Layout, Report, Span, Speaker, Utterance, UtterancePitch
+from coach.results import Layout, Report, Span, Speaker, UtterancePitch
 from coach.scorecard import Scorecard, load_scorecard
 from coach.vad import SpeechDetector, mask_to_spans
+from coach.whisper import WhisperRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Analyzer:
         self.options = options
         self.scorecard = scorecard or load_scorecard()
         self.detector = SpeechDetector(options.vad)
-        self.transcriber = Transcriber(model_dir, options.asr)
+        self.recognizer = WhisperRecognizer(model_dir, options.asr)
         self.matcher = PhraseMatcher(load_lexicon(lexicon_dirs))
         self.pitch_options = PitchOptions(
             fmin_hz=options.pitch.fmin_hz, fmax_hz=options.pitch.fmax_hz,
@@ -88,40 +89,45 @@ class Analyzer:
         with stage(Stage.VAD):
             masks = self.detector.activity(tuple(roles.values()))
             activity = {who: mask_to_spans(m, audio.duration_s) for who, m in zip(roles, masks)}
+            nuclei = {who: syllables.nuclei(roles[who], SAMPLE_RATE, activity[who]) for who in roles}
+            turns = {who: metrics.group_turns(activity[who], activity.get(other(who), []), self.options.turns)
+                     for who in roles}
 
         words = {}
         for who, samples in roles.items():
             with stage(Stage.ASR_AGENT if who is Speaker.AGENT else Stage.ASR_CUSTOMER):
-                words[who] = self.transcriber.transcribe(samples, activity[who])
+                words[who] = transcribe_turns(self.recognizer, samples, turns[who], activity[who], nuclei[who],
+                                              self.options.asr)
 
         with stage(Stage.METRICS):
             o = self.options
-            turns = {who: metrics.group_turns(activity[who], activity.get(other(who), []), o.turns)
-                     for who in roles}
-            utterances = {who: metrics.build_utterances(who, turns[who], words[who]) for who in roles}
+            utterances = {who: metrics.build_utterances(who, turns[who], words[who],
+                                                        [syllables.count_in(nuclei[who], t) for t in turns[who]])
+                          for who in roles}
             agent_utts = utterances[Speaker.AGENT]
             customer_utts = utterances.get(Speaker.CUSTOMER, [])
             everyone = sorted(agent_utts + customer_utts, key=lambda u: u.start)
-            spoken = {who: _inside(activity[who], utterances[who]) for who in roles}
+            customer_activity = activity.get(Speaker.CUSTOMER, [])
             # Backchannels are listening, not speaking: they would skew the rate (嗯 in 0.3 s).
-            customer_spoken = spoken.get(Speaker.CUSTOMER, [])
-            talking = [u for u in agent_utts if not metrics.is_backchannel(u, customer_spoken, o.interruption)]
+            talking = [u for u in agent_utts if not metrics.is_backchannel(u, customer_activity, o.interruption)]
             rate = metrics.speaking_rate(talking, o.rate)
-            silences = metrics.silences(spoken, o.silence)
+            silences = metrics.silences(activity, o.silence)
             if Speaker.CUSTOMER in roles:
-                interruptions = metrics.interruptions(
-                    turns[Speaker.AGENT], spoken[Speaker.AGENT], spoken[Speaker.CUSTOMER],
-                    agent_utts, customer_utts, o.interruption)
+                interruptions = metrics.interruptions(agent_utts, customer_activity, customer_utts, o.interruption)
             else:
                 interruptions = []
                 notes.append("单声道录音（只有坐席）：无法判断抢话，未作评估。")
+            untranscribed = [u for u in everyone if not u.transcribed and u.syllables]
+            if untranscribed:
+                notes.append("有语音未能识别成文字（已计入说话时间）：" + "、".join(
+                    f"{'坐席' if u.speaker is Speaker.AGENT else '客户'} {_clock(u.start)}–{_clock(u.end)}"
+                    for u in untranscribed))
 
         with stage(Stage.PITCH):
-            agent_spans = [Span(u.start, u.end) for u in agent_utts]
-            track = track_f0(roles[Speaker.AGENT], SAMPLE_RATE, spoken[Speaker.AGENT], self.pitch_options)
+            track = track_f0(roles[Speaker.AGENT], SAMPLE_RATE, activity[Speaker.AGENT], self.pitch_options)
             pitch = pitch_stats(track, self.pitch_options)
-            per_utterance = tuple(UtterancePitch(s.start, s.end, pitch_stats(track, self.pitch_options, within=s))
-                                  for s in agent_spans)
+            per_utterance = tuple(UtterancePitch(u.start, u.end, pitch_stats(track, self.pitch_options, within=Span(u.start, u.end)))
+                                  for u in agent_utts)
 
         with stage(Stage.PHRASES):
             phrases = self.matcher.match(everyone)
@@ -166,7 +172,6 @@ def _same_signal(a: np.ndarray, b: np.ndarray) -> bool:
     return float(np.corrcoef(a, b)[0, 1]) > _DUAL_MONO_CORRELATION
 
 
-def _inside(spans: Sequence[Span], utterances: Sequence[Utterance]) -> list[Span]:
-    """Speech spans that belong to an utterance with words (noise-only spans dropped)."""
-    return [s for s in spans if any(u.start <= s.start and s.end <= u.end for u in utterances)]
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60):02d}:{seconds % 60:04.1f}"
 

@@ -49,9 +49,13 @@ class Word:
 class Utterance:
     """A stretch of one party's speech with internal pauses < 1.0 s.
 
-    ``text`` is the normalised transcript (simplified, hallucinations removed);
-    ``raw_text`` what the recogniser wrote; ``chars`` the spoken-character count
-    used for the speaking rate (digits and Latin expanded).
+    Its span comes from the voice activity, never from where the recogniser put words:
+    an utterance the recogniser returned nothing for is still speech (``text`` is empty
+    and the report says it was not transcribed).  ``text`` is the normalised transcript
+    (simplified, hallucinations removed); ``raw_text`` what the recogniser wrote;
+    ``chars`` the spoken characters in the transcript (digits and Latin expanded);
+    ``syllables`` the syllable nuclei counted in the audio (`coach.syllables`), which the
+    speaking rate checks ``chars`` against.
     """
 
     speaker: Speaker
@@ -61,10 +65,15 @@ class Utterance:
     raw_text: str = ""
     chars: int = 0
     words: tuple[Word, ...] = ()
+    syllables: int = 0
 
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    @property
+    def transcribed(self) -> bool:
+        return bool(self.text.strip())
 
 
 @dataclass(frozen=True)
@@ -134,12 +143,20 @@ class Interruption:
 
 @dataclass(frozen=True)
 class RateStats:
+    """The agent's speaking rate.  ``chars`` is what the rate counts: the transcript's
+    characters (``asr_chars``) with the syllables the audio shows in utterances the recogniser
+    came back short on (``filled_in``); ``syllables`` is the audio's own count throughout."""
+
     chars: int
     speaking_s: float
     chars_per_min: float | None
     verdict: Verdict
     target_min: float
     target_max: float
+    asr_chars: int = 0
+    syllables: int = 0
+    syllables_per_min: float | None = None
+    filled_in: int = 0
 
 
 @dataclass(frozen=True)

@@ -253,14 +253,25 @@ def strip_repetition_loops(text: str) -> str:
     return _REPEATED_UNIT.sub(collapse, text)
 
 
+# Whisper sometimes writes a lone digit where a clause ends (您好4很高兴为您服务): a digit
+# between two Han characters that no number word precedes and no unit or measure word follows
+# was a pause, not a number (有4个, 第4次, 按1号键, 等3天 stay numbers).
+_NUMBER_BEFORE = "第号到至约共有是为剩差过近每满送扣按拨打选转等前后再这那哪几零〇一二三四五六七八九十百千万"
+_NUMBER_AFTER = ("个天元块角毛次号点月年日周岁楼层位分秒时台张件条笔份米公斤克度倍页兆万千百亿十折成遍下种家款项"
+                 "名人户套本期季寸级栋单室路站班车部组瓶箱包杯双对顿场回声句字根支颗粒片刻")
+_STRAY_DIGIT = re.compile(
+    rf"(?<=[\u4e00-\u9fff])(?<![{_NUMBER_BEFORE}])[0-9](?=[\u4e00-\u9fff])(?![{_NUMBER_AFTER}])")
+
+
 def normalise(text: str) -> str:
     """Transcript for reports: simplified, whitespace tidied, loops collapsed.
 
-    Punctuation and digits are kept as written; spaces between Han characters
-    stay (Whisper puts them where the speaker paused), one at most.
+    Punctuation and digits are kept as written (but a digit written for a comma becomes the
+    comma); spaces between Han characters stay (Whisper puts them where the speaker paused),
+    one at most.
     """
     tidy = _WHITESPACE.sub(" ", to_simplified(text.translate(_HALF_WIDTH))).strip()
-    tidy = _SPACE_BY_CJK_PUNCTUATION.sub("", tidy)
+    tidy = _STRAY_DIGIT.sub("，", _SPACE_BY_CJK_PUNCTUATION.sub("", tidy))
     return strip_repetition_loops(tidy)
 
 
@@ -296,7 +307,8 @@ _ONLY_HALLUCINATION_PHRASES = re.compile(rf"(?:{_HALLUCINATION_PHRASE})+")
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-def _compact(text: str) -> str:
+def compact(text: str) -> str:
+    """Text reduced to what was said: simplified, lower case, no punctuation or spaces."""
     return _NOT_WORD.sub("", to_simplified(text.translate(_HALF_WIDTH))).lower()
 
 
@@ -322,9 +334,9 @@ def is_hallucination(
         return True
     if compression_ratio is not None and compression_ratio > COMPRESSION_RATIO_MAX:
         return True
-    compact = _compact(text)
-    if not compact:
+    said = compact(text)
+    if not said:
         return False
-    if _HALLUCINATION_MARKERS.search(compact) or _ONLY_HALLUCINATION_PHRASES.fullmatch(compact):
+    if _HALLUCINATION_MARKERS.search(said) or _ONLY_HALLUCINATION_PHRASES.fullmatch(said):
         return True
-    return len(strip_repetition_loops(compact)) * 2 <= len(compact)
+    return len(strip_repetition_loops(said)) * 2 <= len(said)

@@ -1,48 +1,101 @@
-"""Span joining and time mapping (pure) and the real model on real speech."""
+"""The recognition stage (pieces, coverage retries) and Whisper's span bookkeeping, pure;
+the real model on real speech."""
 
 import numpy as np
 import pytest
 
-from coach.asr import Transcriber, before_loop, join_spans, merge_spans, word_to_original
+from coach.asr import Decoding, pieces, transcribe_turns
 from coach.audio import SAMPLE_RATE
+from coach.config import AsrOptions
 from coach.errors import ModelError
-from coach.results import Span
+from coach.results import Span, Word
+from coach.whisper import WhisperRecognizer, before_loop, drop_prompt_echo, join_spans, pack, word_to_original
 
 
 def test_join_spans_maps_times_back():
     samples = np.arange(20 * SAMPLE_RATE, dtype=np.float32)
-    joined, pieces = join_spans(samples, [Span(2, 3), Span(10, 12)], pad_s=0.5)
+    joined, placed = join_spans(samples, [0, 1], [Span(2, 3), Span(10, 12)], pad_s=0.5, gap_s=0.0)
     assert len(joined) == int(2.0 * SAMPLE_RATE) + int(3.0 * SAMPLE_RATE)
     # joined[0] is original sample at 1.5 s
     assert joined[0] == samples[int(1.5 * SAMPLE_RATE)]
-    assert word_to_original(0.0, 0.4, pieces) == (1.5, 1.9)
-    assert word_to_original(2.5, 2.9, pieces) == (10.0, 10.4)  # 0.5 s into the second piece (starts at 9.5 s)
-    assert word_to_original(1.6, 2.0, pieces) == (3.1, 3.5)  # ends exactly on the joint
+    assert word_to_original(0.0, 0.4, placed) == (0, 1.5, 1.9)
+    assert word_to_original(2.5, 2.9, placed) == (1, 10.0, 10.4)  # 0.5 s into the second piece (starts at 9.5 s)
+    assert word_to_original(1.6, 2.0, placed) == (0, 3.1, 3.5)  # ends exactly on the joint
+
+
+def test_pads_never_reach_into_a_neighbouring_span():
+    samples = np.zeros(20 * SAMPLE_RATE, dtype=np.float32)
+    _, placed = join_spans(samples, [0, 1], [Span(2, 3), Span(3.2, 5)], pad_s=0.5, gap_s=0.5)
+    assert [(p.index, p.original_start, round(p.duration, 2)) for p in placed] == [(0, 1.5, 1.6), (1, 3.1, 2.4)]
 
 
 def test_a_word_straddling_a_joint_stays_in_the_piece_holding_its_middle():
     samples = np.zeros(20 * SAMPLE_RATE, dtype=np.float32)
-    _, pieces = join_spans(samples, [Span(2, 3), Span(10, 12)], pad_s=0.5)  # joint at 2.0 s
-    assert word_to_original(1.9, 2.5, pieces) == (9.5, 10.0)  # stamped early: still the second piece
-    assert word_to_original(1.5, 2.1, pieces) == (3.0, 3.5)
+    _, placed = join_spans(samples, [0, 1], [Span(2, 3), Span(10, 12)], pad_s=0.5, gap_s=0.0)  # joint at 2.0 s
+    assert word_to_original(1.9, 2.5, placed) == (1, 9.5, 10.0)  # stamped early: still the second piece
+    assert word_to_original(1.5, 2.1, placed) == (0, 3.0, 3.5)
 
 
 def test_a_word_in_the_silence_between_pieces_goes_by_its_sentence():
     samples = np.zeros(20 * SAMPLE_RATE, dtype=np.float32)
-    _, pieces = join_spans(samples, [Span(2, 3), Span(10, 12)], pad_s=0.5, gap_s=1.0)  # gap 2.0–3.0 s
-    assert word_to_original(2.0, 2.4, pieces) == (3.5, 3.5)  # nearer the first piece
-    assert word_to_original(2.0, 2.4, pieces, lean=1) == (9.5, 9.5)  # opens a sentence: the next turn
-    assert word_to_original(2.6, 2.9, pieces, lean=-1) == (3.5, 3.5)  # ends one: the turn before
-    assert word_to_original(0.1, 0.3, pieces, lean=-1) == (1.6, 1.8)  # inside a piece: lean is moot
+    _, placed = join_spans(samples, [0, 1], [Span(2, 3), Span(10, 12)], pad_s=0.5, gap_s=1.0)  # gap 2.0–3.0 s
+    assert word_to_original(2.0, 2.4, placed) == (0, 3.5, 3.5)  # nearer the first piece
+    assert word_to_original(2.0, 2.4, placed, lean=1) == (1, 9.5, 9.5)  # opens a sentence: the next turn
+    assert word_to_original(2.6, 2.9, placed, lean=-1) == (0, 3.5, 3.5)  # ends one: the turn before
+    assert word_to_original(0.1, 0.3, placed, lean=-1) == (0, 1.6, 1.8)  # inside a piece: lean is moot
 
 
-def test_overlapping_padded_spans_merge():
-    assert merge_spans([Span(3, 5), Span(1, 2), Span(1.5, 3.5)]) == [Span(1, 5)]
+def test_spans_are_packed_into_windows_whole():
+    spans = [Span(0, 10), Span(12, 20), Span(25, 30), Span(40, 75), Span(80, 81)]
+    # padded lengths 10.4, 8.4, 5.4, 35.4, 1.4; 0.5 s between spans in a window of at most 28 s
+    assert pack(spans, 28.0, 0.2, 0.5) == [[0, 1, 2], [3], [4]]
+
+
+def test_long_turns_are_cut_at_their_longest_pauses():
+    spans = [Span(0, 8), Span(8.4, 15), Span(16.0, 24), Span(24.3, 30)]
+    assert pieces(Span(0, 30), spans, 20.0) == [Span(0, 15), Span(16.0, 30)]
+    assert pieces(Span(0, 30), spans, 10.0) == [Span(0, 8), Span(8.4, 15), Span(16.0, 24), Span(24.3, 30)]
+    assert pieces(Span(0, 8), spans, 20.0) == [Span(0, 8)]
+
+
+class _Recogniser:
+    """Drops the second turn on the fast pass, as Whisper's early end of a window did."""
+
+    identity = "test"
+
+    def __init__(self):
+        self.calls = []
+
+    def transcribe(self, samples, spans, decoding=Decoding.FAST):
+        self.calls.append((decoding, list(spans)))
+        return [[] if decoding is Decoding.FAST and i == 1 else [Word(s.start, s.end, "字" * 8)]
+                for i, s in enumerate(spans)]
+
+
+def test_a_turn_the_recogniser_drops_is_decoded_again():
+    turns = [Span(0, 2), Span(3, 5), Span(6, 6.4)]
+    nuclei = np.array([0.2, 0.5, 0.8, 1.1, 1.4, 1.7, 3.2, 3.5, 3.8, 4.1, 4.4, 4.7, 6.2])
+    recogniser = _Recogniser()
+    words = transcribe_turns(recogniser, np.zeros(7 * SAMPLE_RATE), turns, turns, nuclei, AsrOptions())
+    assert [d for d, _ in recogniser.calls] == [Decoding.FAST, Decoding.CAREFUL]
+    assert recogniser.calls[1][1] == [Span(3, 5)]  # only the piece that came back empty
+    assert ["".join(w.text for w in ws) for ws in words] == ["字" * 8] * 3
+
+
+class _Echo:
+    def __init__(self, word):
+        self.word = word
+
+
+def test_the_prompt_written_back_is_dropped_but_the_words_around_it_kept():
+    words = [_Echo(w) for w in ["请", "用", "简体", "中文。", "您好，", "请", "稍等"]]
+    kept = drop_prompt_echo(words, "以下是普通话客服电话的录音，请用简体中文。")
+    assert [w.word for w in kept] == ["您好，", "请", "稍等"]
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="run 'make setup' or pass --model"):
-        Transcriber(tmp_path)
+        WhisperRecognizer(tmp_path)
 
 
 @pytest.mark.parametrize("words, kept", [

@@ -28,12 +28,27 @@ def test_customer_backchannel_does_not_split_the_turn():
     assert metrics.group_turns(own, [Span(2.2, 2.6)], TurnOptions()) == [Span(0, 4)]
 
 
-def test_words_go_to_their_turn_and_empty_turns_are_dropped():
+def test_a_customer_already_talking_does_not_take_the_turn_from_a_lead_in():
+    # The customer talks from 0 to 6 s; the agent cuts in at 2.0 with 好的， (0.5 s), pauses
+    # 0.6 s and goes on while the customer is still talking: one agent utterance from 2.0.
+    own = [Span(2.0, 2.5), Span(3.1, 6.5)]
+    assert metrics.group_turns(own, [Span(0, 6)], TurnOptions()) == [Span(2.0, 6.5)]
+
+
+def test_customer_pauses_under_a_second_are_one_stretch_of_talk():
+    customer = [Span(0, 1.6), Span(2.0, 3.5), Span(3.9, 6)]
+    assert metrics.stretches(customer, 1.0) == [Span(0, 6)]
+    # … so their next sentence, begun before the agent's lead-in, does not split it either
+    assert metrics.group_turns([Span(2.1, 2.6), Span(3.2, 6.5)], customer, TurnOptions()) == [Span(2.1, 6.5)]
+
+
+def test_every_turn_is_an_utterance_even_when_the_recogniser_returned_nothing():
     turns = [Span(0, 2), Span(3, 5), Span(8, 9)]
-    words = [Word(0.1, 0.5, "您好"), Word(0.6, 1.0, "請問"), Word(3.1, 3.6, "好的"), Word(5.3, 5.5, "吧")]
-    utts = metrics.build_utterances(A, turns, words)
-    assert [(u.start, u.end, u.text) for u in utts] == [(0, 2, "您好请问"), (3, 5, "好的吧")]
-    assert [u.chars for u in utts] == [4, 3]
+    words = [[Word(0.1, 0.5, "您好"), Word(0.6, 1.0, "請問")], [Word(3.1, 3.6, "好的"), Word(4.6, 4.9, "吧")], []]
+    utts = metrics.build_utterances(A, turns, words, syllables=[4, 3, 5])
+    assert [(u.start, u.end, u.text, u.transcribed) for u in utts] == [
+        (0, 2, "您好请问", True), (3, 5, "好的吧", True), (8, 9, "", False)]
+    assert [(u.chars, u.syllables) for u in utts] == [(4, 4), (3, 3), (0, 5)]
 
 
 def test_speaking_rate_is_chars_over_speaking_time():
@@ -45,6 +60,18 @@ def test_speaking_rate_is_chars_over_speaking_time():
     assert metrics.speaking_rate([utt(A, 0, 60, "字" * 130)], RateOptions()).verdict is Verdict.OK
     assert metrics.speaking_rate([utt(A, 0, 60, "字" * 100)], RateOptions()).verdict is Verdict.TOO_SLOW
     assert metrics.speaking_rate([], RateOptions()).verdict is Verdict.NO_SPEECH
+
+
+def test_the_audios_syllables_stand_in_where_the_recogniser_dropped_words():
+    options = RateOptions()
+    complete = Utterance(A, 0, 10, "字" * 20, chars=20, syllables=22)  # within the counter's spread
+    dropped = Utterance(A, 10, 20, "字" * 12, chars=12, syllables=21)  # fillers and a clause missing
+    lost = Utterance(A, 20, 25, "", chars=0, syllables=11)  # a turn the recogniser never wrote
+    assert [metrics.counted_chars(u, options) for u in (complete, dropped, lost)] == [20, 21, 11]
+    rate = metrics.speaking_rate([complete, dropped, lost], options)
+    assert (rate.asr_chars, rate.chars, rate.filled_in, rate.syllables) == (32, 52, 20, 54)
+    assert rate.chars_per_min == pytest.approx(52 / 25 * 60)
+    assert rate.syllables_per_min == pytest.approx(54 / 25 * 60)
 
 
 def test_utterance_rates_skip_short_utterances():
@@ -68,12 +95,34 @@ def test_exactly_five_seconds_is_not_a_silence():
 def _interruptions(agent_spans, customer_spans, agent_texts):
     turns = metrics.group_turns(agent_spans, customer_spans, TurnOptions())
     utts = [utt(A, t.start, t.end, text) for t, text in zip(turns, agent_texts)]
-    return metrics.interruptions(turns, agent_spans, customer_spans, utts, [], InterruptionOptions())
+    return metrics.interruptions(utts, customer_spans, [], InterruptionOptions())
 
 
 def test_agent_talking_over_customer_for_a_second_is_an_interruption():
     (found,) = _interruptions([Span(5, 8)], [Span(2, 6.5)], ["我跟您说一下这个情况"])
     assert (found.start, found.end, found.overlap_s) == (5, 6.5, 1.5)
+
+
+def test_a_barge_in_with_a_short_lead_in_is_one_interruption_from_the_lead_in():
+    # The customer talks 0–6 s (a 0.3 s breath at 3.5); the agent says 好的， at 4.2, pauses 0.7 s
+    # and talks over the rest: 1.8 s of overlap from the lead-in, though its voiced spans
+    # overlap the customer for less than a second.
+    (found,) = _interruptions([Span(4.2, 4.6), Span(5.3, 9.0)], [Span(0, 3.5), Span(3.8, 6.0)],
+                              ["好的，我跟您说这个情况"])
+    assert (found.start, found.end, found.overlap_s) == (4.2, 6.0, 1.8)
+
+
+def test_starting_in_the_customers_pause_between_sentences_is_not_an_interruption():
+    # the customer stops at 3.0 and starts again at 3.8; the agent answered at 3.2
+    assert _interruptions([Span(3.2, 8.0)], [Span(0, 3.0), Span(3.8, 6.0)], ["我跟您说一下这个情况"]) == []
+
+
+def test_an_untranscribed_utterance_is_judged_by_its_syllables():
+    customer = [Span(0, 6)]
+    lost = Utterance(A, 2.0, 5.0, "", chars=0, syllables=12)
+    (found,) = metrics.interruptions([lost], customer, [], InterruptionOptions())
+    assert found.overlap_s == 3.0
+    assert metrics.interruptions([Utterance(A, 2.0, 5.0, "", syllables=2)], customer, [], InterruptionOptions()) == []
 
 
 def test_short_overlap_is_not_an_interruption():

@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 
 from coach import metrics
+from coach.asr import Decoding
 from coach.audio import SAMPLE_RATE
 from coach.live.capture import Recorder, Source
 from coach.lexicon import Where
@@ -376,9 +377,11 @@ class LiveSession:
             first = int(round((j.origin - origin) * SAMPLE_RATE))
             samples[first:first + len(j.samples)] = j.samples[:len(samples) - first]
         spans = [Span(s.start - origin, s.end - origin) for j in jobs for s in j.spans]
-        words = [replace(w, start=w.start + origin, end=w.end + origin)
-                 for w in self.analyzer.transcriber.transcribe(samples, spans, bound_decoding=True)]
-        utterances = metrics.build_utterances(who, [Span(j.start, j.end) for j in jobs], words)
+        per_span = iter(self.analyzer.recognizer.transcribe(samples, spans, Decoding.LIVE))
+        words = [[replace(w, start=w.start + origin, end=w.end + origin)
+                  for _ in j.spans for w in next(per_span)] for j in jobs]
+        utterances = [u for u in metrics.build_utterances(who, [Span(j.start, j.end) for j in jobs], words)
+                      if u.transcribed]
         f0 = None
         if who is Speaker.AGENT and utterances:
             track = track_f0(samples, SAMPLE_RATE, spans, self.analyzer.pitch_options)

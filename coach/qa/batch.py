@@ -48,18 +48,15 @@ class Settings:
     scorecard: Scorecard = field(default_factory=load_scorecard)
 
     def fingerprint(self) -> str:
-        from coach.asr import DEFAULT_MODEL_DIR
         from coach.lexicon import DEFAULT_LEXICON_DIR
+        from coach.whisper import model_identity
 
         # Threads change the speed, not the result: a rerun with other --workers redoes nothing.
         options = replace(self.options, asr=replace(self.options.asr, cpu_threads=0))
         digest = hashlib.sha256(json.dumps(asdict(options), sort_keys=True, default=str).encode())
         # The scorecard as loaded, not its file: a new comment redoes nothing, a new threshold everything.
         digest.update(json.dumps(asdict(self.scorecard), sort_keys=True, default=str).encode())
-        model = Path(self.model_dir) if self.model_dir else DEFAULT_MODEL_DIR
-        for name in ("config.json", "model.bin"):
-            file = model / name
-            digest.update(f"{name}:{file.stat().st_size if file.exists() else -1}".encode())
+        digest.update(model_identity(self.model_dir).encode())
         for folder in (DEFAULT_LEXICON_DIR, *map(Path, self.lexicon_dirs)):
             for file in sorted(folder.glob("*.txt")):
                 digest.update(file.name.encode() + file.read_bytes())
