@@ -42,25 +42,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coach", description="Speech-quality coaching for Mandarin call-centre agents.")
     sub = parser.add_subparsers(dest="command", required=True)
+    # What every analysing command takes: the models, the thresholds, the lexicons, the scorecard.
+    analysing = argparse.ArgumentParser(add_help=False)
+    analysing.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
+    analysing.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
+    analysing.add_argument("--lexicon", metavar="DIR", action="append", default=[],
+                           help="extra lexicon folder merged over the bundled one (repeatable)")
+    analysing.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
 
-    a = sub.add_parser("analyze", help="analyse recorded calls and print a coaching report")
+    a = sub.add_parser("analyze", parents=[analysing], help="analyse recorded calls and print a coaching report")
     a.add_argument("calls", nargs="+", metavar="CALL", help="audio file(s): WAV, FLAC, MP3, M4A, OGG")
     a.add_argument("--agent-channel", choices=["left", "right"], default="left",
                    help="which stereo channel is the agent (default: left)")
     a.add_argument("--json", metavar="OUT", help="write the coach.report/1 JSON here (a folder when several calls)")
-    a.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
-    a.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
-    a.add_argument("--lexicon", metavar="DIR", action="append", default=[],
-                   help="extra lexicon folder merged over the bundled one (repeatable)")
     a.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with the recording "
                    "(a folder when several calls)")
-    a.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
     a.add_argument("--no-mask", action="store_true",
                    help="show phone, ID-card and bank-card numbers in reports (masked by default)")
     a.add_argument("--quiet", action="store_true", help="no terminal report (with --json or --html)")
     a.set_defaults(run=_analyze)
 
-    b = sub.add_parser("batch", help="analyse a folder or manifest of recordings into a results database")
+    b = sub.add_parser("batch", parents=[analysing],
+                       help="analyse a folder or manifest of recordings into a results database")
     b.add_argument("input", metavar="DIR|MANIFEST.csv",
                    help="folder searched for audio files, or a CSV with columns "
                         "path,call_id,agent_id,agent_channel,team,date (only path is required)")
@@ -71,11 +74,6 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--ray", metavar="ADDRESS", help="run the workers on this Ray cluster (host:port or 'auto')")
     b.add_argument("--agent-channel", choices=["left", "right"], default="left",
                    help="agent channel for recordings the manifest does not say (default: left)")
-    b.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
-    b.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
-    b.add_argument("--lexicon", metavar="DIR", action="append", default=[],
-                   help="extra lexicon folder merged over the bundled one (repeatable)")
-    b.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
     b.set_defaults(run=_batch)
 
     e = sub.add_parser("export", help="write a results database out as JSON or CSV")
@@ -89,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--by", choices=["agent", "day", "team"], default="agent")
     st.set_defaults(run=_stats)
 
-    lv = sub.add_parser("live", help="coach during the call, from the headset (or a recording fed as if live)")
+    lv = sub.add_parser("live", parents=[analysing],
+                        help="coach during the call, from the headset (or a recording fed as if live)")
     lv.add_argument("--device", metavar="N|NAME", help="input device index or (part of its) name (default: the system's)")
     lv.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
     lv.add_argument("--channels", type=int, choices=[1, 2], default=1,
@@ -102,11 +101,6 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--events", metavar="OUT.jsonl", help="write one JSON object per event")
     lv.add_argument("--wav", metavar="OUT.wav", help="where to save the recording (default: live-DATE-TIME.wav here)")
     lv.add_argument("--json", metavar="OUT", help="where to write the report (default: beside the recording)")
-    lv.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
-    lv.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
-    lv.add_argument("--lexicon", metavar="DIR", action="append", default=[],
-                    help="extra lexicon folder merged over the bundled one (repeatable)")
-    lv.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
     lv.add_argument("--no-mask", action="store_true",
                     help="show phone, ID-card and bank-card numbers in the events and the report (masked by default)")
     lv.add_argument("--quiet", action="store_true", help="no live view and no terminal report")
@@ -135,22 +129,22 @@ def _parser() -> argparse.ArgumentParser:
 def _analyze(args: argparse.Namespace) -> int:
     from coach.config import load_options
     from coach.masking import mask_report
-    from coach.pipeline import Analyzer, Channel
+    from coach.models import Models
+    from coach.pipeline import Channel, analyze
     from coach.scorecard import load_scorecard
-    from coach.writers import WRITERS
+    from coach.writers import FILE_WRITERS, write_terminal
 
     options = load_options(args.config)
     scorecard = load_scorecard(args.scorecard)
-    outputs = {kind: getattr(args, kind) for kind in ("json", "html") if getattr(args, kind)}
-    for kind, target in outputs.items():
-        if len(args.calls) > 1 and Path(target).is_file():
-            raise CoachError(f"--{kind} {target} is a file but {len(args.calls)} calls were given: pass a folder")
-    analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon, scorecard=scorecard)
+    # Where every report will go, checked before any analysis: a bad path must not cost the work.
+    outputs = {kind: FILE_WRITERS[kind].destinations(args.calls, getattr(args, kind))
+               for kind in FILE_WRITERS if getattr(args, kind, None)}
+    models = Models.load(options, model_dir=args.model, lexicon_dirs=args.lexicon, scorecard=scorecard)
     failed = 0
     for call in args.calls:
         try:
             with _progress(call) as progress:
-                report = analyzer.analyze(call, Channel(args.agent_channel), progress)
+                report = analyze(models, call, Channel(args.agent_channel), progress)
         except CoachError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -158,31 +152,18 @@ def _analyze(args: argparse.Namespace) -> int:
         if not args.no_mask:
             report = mask_report(report)
         if not args.quiet:
-            WRITERS["terminal"](report, sys.stdout)
+            write_terminal(report, sys.stdout)
             print()
-        for kind, target in outputs.items():
-            out = Path(target)
-            if len(args.calls) > 1:
-                out = out / _report_names(args.calls, f".{kind}")[call]
-            WRITERS[kind](report, out)
+        for kind, destinations in outputs.items():
+            try:
+                FILE_WRITERS[kind].write(report, destinations[call])
+            except CoachError as exc:  # the disk filled up or the folder went away: the other calls go on
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
     if failed and len(args.calls) > 1:
-        print(f"error: {failed} of {len(args.calls)} recordings could not be analysed (see above)", file=sys.stderr)
+        print(f"error: {failed} of {len(args.calls)} recordings could not be analysed or written (see above)",
+              file=sys.stderr)
     return EXIT_FAILED if failed else 0
-
-
-def _report_names(calls: Sequence[str], suffix: str = ".json") -> dict[str, str]:
-    """One report file name per call: its stem, numbered when two calls share one (a/x.wav, b/x.wav)."""
-    names: dict[str, str] = {}
-    taken: set[str] = set()
-    for call in dict.fromkeys(calls):
-        stem, n = Path(call).stem, 1
-        name = f"{stem}{suffix}"
-        while name in taken:
-            n += 1
-            name = f"{stem}-{n}{suffix}"
-        names[call] = name
-        taken.add(name)
-    return names
 
 
 class _progress:
@@ -304,7 +285,7 @@ def _live(args: argparse.Namespace) -> int:
     from coach.masking import mask_event, mask_report
     from coach.pipeline import Analyzer, Channel
     from coach.scorecard import load_scorecard
-    from coach.writers import WRITERS
+    from coach.writers import FILE_WRITERS, write_terminal
 
     if args.list_devices:
         for d in list_devices():
@@ -349,8 +330,8 @@ def _live(args: argparse.Namespace) -> int:
     if not args.no_mask:
         report = mask_report(report)
     if not args.quiet:
-        WRITERS["terminal"](report, sys.stdout)
-    WRITERS["json"](report, report_path)
+        write_terminal(report, sys.stdout)
+    FILE_WRITERS["json"].write(report, report_path)
     print(f"report: {report_path}", file=sys.stderr)
     return 0
 

@@ -1,6 +1,6 @@
 """Analysis options: the centre's standard as frozen dataclasses, loadable from TOML.
 
-Every threshold DESIGN.md names lives here with its default; a config file only
+Every threshold docs/design.md names lives here with its default; a config file only
 lists what it changes.  Unknown keys are errors (a typo must not silently fall
 back to a default).
 """
@@ -45,10 +45,37 @@ class InterruptionOptions:
 
 
 @dataclass(frozen=True)
-class PitchConfig:
+class PitchOptions:
+    """The pitch stage (`coach.pitch`): its tracker's settings and the flat-voice verdict."""
+
     fmin_hz: float = 75.0
     fmax_hz: float = 500.0
-    monotone_below_st: float = 2.0
+    # A semitone spread below this is a flat voice.  Calibrated on real speakers (bench/README.md):
+    # natural read speech of 41 real speakers measured 0.97–4.7 st (1.37 and up with ≥ 3 s of
+    # voiced speech), the same speakers flattened by Praat 0.06–0.7 st; conversation runs higher.
+    monotone_below_st: float = 1.0
+    verdict_min_voiced_s: float = 3.0  # less voiced agent speech than this: no flat/lively verdict
+    hop_s: float = 0.01
+    min_periodicity: float = 0.6  # normalised autocorrelation at the period
+    silence_db: float = 35.0  # below the loudest agent frame → not voiced
+    jump_st: float = 8.0  # from the running median → tracking error
+    median_window_s: float = 0.31
+    octave_st: float = 10.0  # from the overall median → tracking error
+    min_run_s: float = 0.03
+    min_voiced_s: float = 0.5  # less voiced speech than this → no figure (per utterance too)
+
+
+@dataclass(frozen=True)
+class SyllableOptions:
+    """The syllable counter (`coach.syllables`): how a nucleus stands out of the voice envelope."""
+
+    prominence_db: float = 2.5  # above the dips on either side
+    floor_db: float = 25.0  # at most this far under the span's loudest frame
+    min_distance_s: float = 0.08  # from the next nucleus
+    min_periodicity: float = 0.15  # voiced: autocorrelation at a speaking pitch
+    # Nuclei × this = syllables: connected speech merges some syllables into one hump.  Measured
+    # on the tune half of the real-voice bank (exact transcripts): 0.90 nuclei per character.
+    scale: float = 1.11
 
 
 @dataclass(frozen=True)
@@ -93,8 +120,9 @@ class Options:
     turns: TurnOptions = field(default_factory=TurnOptions)
     silence: SilenceOptions = field(default_factory=SilenceOptions)
     interruption: InterruptionOptions = field(default_factory=InterruptionOptions)
-    pitch: PitchConfig = field(default_factory=PitchConfig)
+    pitch: PitchOptions = field(default_factory=PitchOptions)
     vad: VadOptions = field(default_factory=VadOptions)
+    syllables: SyllableOptions = field(default_factory=SyllableOptions)
     asr: AsrOptions = field(default_factory=AsrOptions)
 
 
@@ -155,7 +183,7 @@ def _check(options: Any, path: Path) -> None:
             f"{path}: rate.target_min ({options.target_min}) must be positive and below "
             f"rate.target_max ({options.target_max})"
         )
-    if isinstance(options, PitchConfig) and not 0 < options.fmin_hz < options.fmax_hz:
+    if isinstance(options, PitchOptions) and not 0 < options.fmin_hz < options.fmax_hz:
         raise ConfigError(f"{path}: pitch.fmin_hz must be positive and below pitch.fmax_hz")
     if isinstance(options, AsrOptions) and options.beam_size < 1:
         raise ConfigError(f"{path}: asr.beam_size must be 1 or more, not {options.beam_size}")

@@ -1,6 +1,6 @@
 """Metrics stage: turns, speaking rate, silences and interruptions.
 
-Pure functions following DESIGN.md's definitions word for word; the thresholds come from
+Pure functions following docs/design.md's definitions word for word; the thresholds come from
 `coach.config`.  Timing comes from the voice activity (spans from `coach.vad`), never from
 where the recogniser happened to return words: the recogniser supplies text, and the audio's
 syllable count (`coach.syllables`) checks how much of it came back.
@@ -13,7 +13,8 @@ from typing import Sequence
 from coach import textnorm
 from coach.config import InterruptionOptions, RateOptions, SilenceOptions, TurnOptions
 from coach.results import (
-    Interruption, RateStats, Silence, Span, Speaker, Utterance, UtteranceRate, Verdict, Word,
+    Interruption, Measurability, Metric, Party, PitchStats, QaFigures, RateStats, Silence, Span, Speaker, Utterance,
+    UtteranceRate, Verdict, Word,
 )
 
 # Inside one sentence a speaker pauses for breath and between clauses for up to about half a
@@ -34,7 +35,7 @@ def stretches(spans: Sequence[Span], max_pause_s: float) -> list[Span]:
 
 def group_turns(own: Sequence[Span], other: Sequence[Span], options: TurnOptions,
                 min_turn_s: float = 1.0) -> list[Span]:
-    """Join one party's speech spans into utterances (DESIGN.md's definition).
+    """Join one party's speech spans into utterances (docs/design.md's definition).
 
     Spans join when the pause between them is shorter than `max_pause_s`, unless the other
     party takes the turn in that pause: starts talking *after this turn began* and talks for
@@ -179,3 +180,42 @@ def interruptions(agent_utterances: Sequence[Utterance], customer_activity: Sequ
         heard = " ".join(u.text for u in customer_utterances if u.start < end and utterance.start < u.end)
         found.append(Interruption(round(utterance.start, 2), round(end, 2), round(overlap, 2), utterance.text, heard))
     return found
+
+
+def without_backchannels(utterances: Sequence[Utterance], other_activity: Sequence[Span],
+                         options: InterruptionOptions) -> list[Utterance]:
+    """The utterances that are speaking, not listening (嗯、好的 while the other talks)."""
+    return [u for u in utterances if not is_backchannel(u, other_activity, options)]
+
+
+def measurability(parties: Sequence[Party], agent: Sequence[Utterance], rate: RateStats,
+                  pitch: PitchStats) -> tuple[Measurability, ...]:
+    """Metric by metric, whether this recording lets it be measured, and if not why (for the report)."""
+    customer = any(p.speaker is Speaker.CUSTOMER for p in parties)
+    transcribed = any(u.transcribed for u in agent)
+    no_agent = "未检测到坐席语音"
+    return (
+        Measurability(Metric.RATE, rate.chars_per_min is not None, "" if agent else no_agent + "，无法计算语速"),
+        Measurability(Metric.SILENCE, bool(agent), "" if agent else no_agent + "，无法判断冷场"),
+        Measurability(Metric.INTERRUPTION, customer, "" if customer else "单声道录音（只有坐席）：无法判断抢话，未作评估。"),
+        Measurability(Metric.PITCH, pitch.monotone is not None,
+                      "" if pitch.monotone is not None else "坐席的有声语音太少，无法判断语调"),
+        Measurability(Metric.PHRASES, transcribed, "" if transcribed else "没有识别出坐席的话，无法检查用语"),
+        Measurability(Metric.SCRIPT, transcribed, "" if transcribed else "没有识别出坐席的话，无法检查流程"),
+    )
+
+
+def qa_figures(agent_talk: Sequence[Utterance], customer_talk: Sequence[Utterance] | None,
+               silences: Sequence[Silence], rate: RateStats, customer_rate: RateStats | None) -> QaFigures:
+    """The figures trainers compare across agents, from the utterances that are speaking
+    (backchannels left out) and the silences marked as holds."""
+    listened = customer_rate.speaking_s if customer_rate else 0.0
+    rates = (rate.chars_per_min, customer_rate.chars_per_min if customer_rate else None)
+    return QaFigures(
+        talk_listen_ratio=round(rate.speaking_s / listened, 2) if listened else None,
+        agent_turns=len(agent_talk),
+        customer_turns=len(customer_talk) if customer_talk is not None else None,
+        first_response_s=round(min(u.start for u in agent_talk), 2) if agent_talk else None,
+        hold_s=round(sum(s.duration for s in silences if s.hold), 2),
+        rate_gap=round(rates[0] - rates[1], 1) if None not in rates else None,
+    )

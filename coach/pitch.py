@@ -1,8 +1,9 @@
-"""Pitch variation of the agent's voiced speech (DESIGN.md: F0 75–500 Hz; variation =
-standard deviation in semitones around the agent's median; monotone below 2.0 st).
+"""Pitch variation of the agent's voiced speech (docs/design.md: F0 75–500 Hz; variation =
+standard deviation in semitones around the agent's median; monotone below a threshold,
+`PitchOptions.monotone_below_st`, calibrated on real speakers: see its comment).
 
 Tracker choice (measured on 2 cores): ``librosa.pyin`` at a 10 ms hop costs ~0.15 s per
-second of speech (FIXTURES.md; its Viterbi is frames × states²) — far over the budget of
+second of speech (measured: its Viterbi is frames × states²) — far over the budget of
 ≲ 2 s for 150 s of agent speech — and pyin at coarser resolutions quantises F0 to bin
 centres, blurring exactly the detail a 0.9-vs-4.5 st decision needs.  ``librosa.yin``
 is ~30× cheaper and its F0 is continuous (parabolic interpolation), but it says nothing
@@ -55,25 +56,11 @@ import librosa
 import numpy as np
 from scipy.ndimage import median_filter
 
+from coach.config import PitchOptions
 from coach.errors import ConfigError
 from coach.results import PitchStats, Span
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PitchOptions:
-    fmin_hz: float = 75.0
-    fmax_hz: float = 500.0
-    monotone_below_st: float = 2.0
-    hop_s: float = 0.01
-    min_periodicity: float = 0.6  # normalised autocorrelation at the period
-    silence_db: float = 35.0  # below the loudest agent frame → not voiced
-    jump_st: float = 8.0  # from the running median → tracking error
-    median_window_s: float = 0.31
-    octave_st: float = 10.0  # from the overall median → tracking error
-    min_run_s: float = 0.03
-    min_voiced_s: float = 0.5  # less voiced speech than this → no figure
 
 
 @dataclass(frozen=True)
@@ -105,7 +92,9 @@ def track_f0(samples: np.ndarray, sample_rate: int, spans: Sequence[Span],
 
 def pitch_stats(track: F0Track, options: PitchOptions = PitchOptions(),
                 within: Span | None = None) -> PitchStats:
-    """Median and semitone spread of the voiced frames (only those inside ``within`` if given)."""
+    """Median and semitone spread of the voiced frames (only those inside ``within`` if given);
+    the flat/lively verdict only with `verdict_min_voiced_s` of them (a spread over a couple
+    of seconds says more about the sentence than about the voice)."""
     f0 = track.f0_hz
     if within is not None:
         f0 = f0[(track.times >= within.start) & (track.times < within.end)]
@@ -116,7 +105,8 @@ def pitch_stats(track: F0Track, options: PitchOptions = PitchOptions(),
     median = float(np.median(f0))
     semitones = 12.0 * np.log2(f0 / median)
     spread = float(np.std(semitones))
-    return PitchStats(round(median, 1), round(spread, 2), spread < options.monotone_below_st, voiced_s)
+    monotone = spread < options.monotone_below_st if voiced_s >= options.verdict_min_voiced_s else None
+    return PitchStats(round(median, 1), round(spread, 2), monotone, voiced_s, options.monotone_below_st)
 
 
 def contour(track: F0Track, step_s: float = 0.2) -> tuple[tuple[float, float], ...]:

@@ -2,7 +2,7 @@
 thresholds and critical flags — loaded from a commented TOML file a trainer can edit.
 
 `scorecards/default.toml` (beside `lexicon/`) is the default, derived from the standard
-in DESIGN.md; ``--scorecard FILE`` replaces it.  Scoring itself is `coach.scoring`.
+in docs/design.md; ``--scorecard FILE`` replaces it.  Scoring itself is `coach.scoring`.
 Every mistake in a file is a `ScorecardError` naming the file, the line and the fix.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from coach.errors import ScorecardError
 
 DEFAULT_SCORECARD = Path(__file__).resolve().parent.parent / "scorecards" / "default.toml"
-TOTAL_POINTS = 100.0  # DESIGN.md: score.total is 0..100
+TOTAL_POINTS = 100.0  # docs/design.md: score.total is 0..100
 SEVERITIES = ("minor", "major", "critical")
 
 

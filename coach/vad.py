@@ -35,6 +35,7 @@ FRAME = 512  # silero's window at 16 kHz
 FRAME_S = FRAME / SAMPLE_RATE  # 32 ms
 _FLOOR_DB = -100.0
 _MIN_NOISE_FRAMES = 16  # half a second of non-speech to measure the line's noise on
+_AUDIBLE_BLEED_SHARE = 0.5  # bleed is there when most frames under the other party rise above the noise
 
 
 class SpeechDetector:
@@ -63,7 +64,8 @@ def own_speech(probabilities: list[np.ndarray], levels: list[np.ndarray], option
     cores = [hysteresis(p, options) for p in probabilities]
     louder = [lv > noise_floor_db(lv, p, options) + options.noise_margin_db for lv, p in zip(levels, probabilities)]
     if len(levels) == 2:
-        own = [mine & loud for mine, loud in zip(own_voice_frames(cores, levels, options.crosstalk_margin_db), louder)]
+        own = [mine & loud for mine, loud in
+               zip(own_voice_frames(cores, levels, options.crosstalk_margin_db, louder), louder)]
     else:
         own = louder
     return [clean_mask(extend_to_voice(core & mine, level, mine, options), options)
@@ -107,28 +109,39 @@ def hysteresis(probs: np.ndarray, options: VadOptions) -> np.ndarray:
     return mask
 
 
-def estimate_coupling_db(own: np.ndarray, other: np.ndarray, other_active: np.ndarray) -> float:
+def estimate_coupling_db(own: np.ndarray, other: np.ndarray, other_active: np.ndarray,
+                         audible: np.ndarray | None = None) -> float:
     """How many dB the other party's bleed sits below them in this channel.
 
     Frames where the other party talks and is the louder one hold their bleed in this
-    channel (or this channel's noise, when there is no bleed: then the estimate is very
-    low and suppresses nothing); the median level difference there is the coupling.
-    Frames where this channel is louder are left out: those are this party speaking,
-    often wrongly in `other_active` because silero hears this party's bleed over there.
+    channel; the median level difference there is the coupling.  Frames where this channel
+    is louder are left out: those are this party speaking, often wrongly in `other_active`
+    because silero hears this party's bleed over there.
+
+    Bleed only counts where this channel stands above its own noise floor (`audible`).  When
+    most of those frames are under it, the bleed is buried in line noise: it can invent no
+    speech, and the few audible frames left are this party talking at the same time — taking
+    them for bleed (a call with noise at −38 dBFS and a customer 10 dB quieter than the agent
+    read −13 dB of "bleed") cut the customer's words out of every barge-in.
     """
-    difference = (own - other)[other_active]
-    bleed = difference[difference < 0]
+    candidates = other_active & ((own - other) < 0)
+    if audible is not None:
+        if candidates.sum() < 10 or audible[candidates].mean() < _AUDIBLE_BLEED_SHARE:
+            return _FLOOR_DB
+        candidates &= audible
+    bleed = (own - other)[candidates]
     if len(bleed) < 10:
         return _FLOOR_DB
     return float(np.median(bleed))
 
 
-def own_voice_frames(masks: list[np.ndarray], levels: list[np.ndarray], margin_db: float) -> list[np.ndarray]:
-    """Per channel, the frames loud enough to be its own voice rather than bleed or noise."""
+def own_voice_frames(masks: list[np.ndarray], levels: list[np.ndarray], margin_db: float,
+                     audible: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Per channel, the frames loud enough to be its own voice rather than the other's bleed."""
     out = []
     for i in (0, 1):
         own, other = levels[i], levels[1 - i]
-        coupling = estimate_coupling_db(own, other, masks[1 - i])
+        coupling = estimate_coupling_db(own, other, masks[1 - i], audible[i] if audible else None)
         out.append(own - other > coupling + margin_db)
     return out
 

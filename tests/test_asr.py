@@ -9,6 +9,7 @@ from coach.audio import SAMPLE_RATE
 from coach.config import AsrOptions
 from coach.errors import ModelError
 from coach.results import Span, Word
+from coach.syllables import count_in
 from coach.whisper import WhisperRecognizer, before_loop, drop_prompt_echo, join_spans, pack, word_to_original
 
 
@@ -76,7 +77,8 @@ def test_a_turn_the_recogniser_drops_is_decoded_again():
     turns = [Span(0, 2), Span(3, 5), Span(6, 6.4)]
     nuclei = np.array([0.2, 0.5, 0.8, 1.1, 1.4, 1.7, 3.2, 3.5, 3.8, 4.1, 4.4, 4.7, 6.2])
     recogniser = _Recogniser()
-    words = transcribe_turns(recogniser, np.zeros(7 * SAMPLE_RATE), turns, turns, nuclei, AsrOptions())
+    words = transcribe_turns(recogniser, np.zeros(7 * SAMPLE_RATE), turns, turns,
+                             lambda span: count_in(nuclei, span), AsrOptions())
     assert [d for d, _ in recogniser.calls] == [Decoding.FAST, Decoding.CAREFUL]
     assert recogniser.calls[1][1] == [Span(3, 5)]  # only the piece that came back empty
     assert ["".join(w.text for w in ws) for ws in words] == ["字" * 8] * 3

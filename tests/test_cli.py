@@ -294,8 +294,8 @@ def test_empty_model_dir_is_one_error_line(tmp_path):
 
 
 def test_calls_with_the_same_name_get_separate_reports():
-    from coach.cli import _report_names
-    assert _report_names(["a/call.wav", "b/call.wav", "call.flac", "x.mp3"]) == {
+    from coach.writers.base import report_names
+    assert report_names(["a/call.wav", "b/call.wav", "call.flac", "x.mp3"], ".json") == {
         "a/call.wav": "call.json", "b/call.wav": "call-2.json", "call.flac": "call-3.json", "x.mp3": "x.json"}
 
 
@@ -304,18 +304,14 @@ def test_reports_mask_personal_numbers_unless_told_not_to(tmp_path, monkeypatch,
     """Wiring, not recognition: the analyzer is replaced by one returning a transcript with a
     customer's phone and ID-card numbers (whisper base misrecognises read-out digits too often
     for a spoken fixture to pin this down; tests/test_masking.py covers the patterns)."""
+    import coach.models
     import coach.pipeline
     from coach.cli import main
     from tests.fixtures.reports import as_report, make_walkthrough_report
 
-    class NumbersAnalyzer:
-        def __init__(self, *args, **kwargs) -> None:
-            pass
-
-        def analyze(self, path, channel, progress=None):
-            return as_report(make_walkthrough_report(str(path)))
-
-    monkeypatch.setattr(coach.pipeline, "Analyzer", NumbersAnalyzer)
+    monkeypatch.setattr(coach.models.Models, "load", classmethod(lambda cls, *args, **kwargs: None))
+    monkeypatch.setattr(coach.pipeline, "analyze",
+                        lambda models, path, channel, progress=None: as_report(make_walkthrough_report(str(path))))
     call = tmp_path / "call.wav"
     sf.write(call, np.zeros((SR, 2), np.float32), SR)
     args = ["analyze", str(call), "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")]

@@ -9,7 +9,7 @@ def test_defaults_are_the_standard():
     assert (o.rate.target_min, o.rate.target_max) == (120, 140)
     assert o.silence.min_s == 5.0
     assert o.interruption.min_overlap_s == 1.0
-    assert o.pitch.monotone_below_st == 2.0
+    assert o.pitch.monotone_below_st == 1.0
     assert o.turns.max_pause_s == 1.0
 
 

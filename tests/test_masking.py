@@ -7,7 +7,7 @@ import json
 import pytest
 
 from coach.masking import is_id_card, luhn_ok, mask_event, mask_report, mask_text
-from coach.writers.json_report import report_to_dict
+from coach.schema import report_to_dict
 from tests.fixtures.reports import as_report, make_walkthrough_report
 
 VALID_ID = "11010519491231002X"  # the GB 11643 worked example: check character X

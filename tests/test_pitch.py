@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 from scipy.signal import butter, resample_poly, sosfiltfilt
 
+from coach.config import PitchOptions
 from coach.errors import ConfigError
-from coach.pitch import F0Track, PitchOptions, pitch_stats, track_f0
+from coach.pitch import F0Track, pitch_stats, track_f0
 from coach.results import Span
 
 SR = 16000
-OPTIONS = PitchOptions()
+# The signals here are 2–3 s long: judge them (a call needs 3 s of voiced speech for a verdict).
+OPTIONS = PitchOptions(verdict_min_voiced_s=1.0)
 NO_OUTLIER_RULES = dataclasses.replace(OPTIONS, jump_st=np.inf, octave_st=np.inf)
 
 
@@ -61,7 +63,7 @@ def test_constant_harmonic_complex_is_monotone():
     assert stats.monotone is True
 
 
-@pytest.mark.parametrize("distance_st, monotone", [(6.0, False), (3.0, True)])
+@pytest.mark.parametrize("distance_st, monotone", [(6.0, False), (2.4, False), (1.6, True)])
 def test_alternating_tones_spread_is_half_their_distance(distance_st, monotone):
     # Equal time at 0 and d semitones: deviations ±d/2 from the mean, so std = d/2 exactly.
     n = 3 * SR
@@ -69,6 +71,12 @@ def test_alternating_tones_spread_is_half_their_distance(distance_st, monotone):
     stats = stats_of(harmonic(np.where(high, 180.0 * 2 ** (distance_st / 12), 180.0), 3.0))
     assert stats.semitone_std == pytest.approx(distance_st / 2, abs=0.1)
     assert stats.monotone is monotone
+
+
+def test_too_little_voiced_speech_gets_a_figure_but_no_verdict():
+    stats = stats_of(harmonic(150.0, 2.0), PitchOptions())  # 2 s voiced, 3 s needed
+    assert stats.semitone_std < 0.05 and stats.monotone is None
+    assert stats_of(harmonic(150.0, 3.5), PitchOptions()).monotone is True
 
 
 def test_vibrato_spread_is_depth_over_root_two():

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from coach.qa.store import Outcome, Recording, Status, Store
-from coach.writers.json_report import report_to_dict
+from coach.schema import report_to_dict
 from tests.browser import chromium, console_errors
 from tests.fixtures.reports import FORBIDDEN_AT, as_report, make_outcome, make_walkthrough_report
 from tests.test_html import click, player_time, screenshot, stereo_call, _wait

@@ -7,7 +7,7 @@ from coach.config import VadOptions
 from coach.results import Span
 from coach.vad import (
     FRAME, FRAME_S, SpeechDetector, clean_mask, estimate_coupling_db, extend_to_voice, frame_levels_db, hysteresis,
-    mask_to_spans, own_voice_frames,
+    mask_to_spans, noise_floor_db, own_voice_frames,
 )
 
 
@@ -114,3 +114,44 @@ def test_span_edges_move_out_over_quiet_voice_and_short_dips_only():
     bleed = np.ones(60, bool)
     bleed[10:12] = False
     assert np.flatnonzero(extend_to_voice(core, levels, bleed, VadOptions()))[0] == 12
+
+
+def test_bleed_buried_in_line_noise_suppresses_nothing():
+    # The agent talks at −20 dB in frames 0–999; the customer channel carries line noise at
+    # −38 ± 1 dB (the agent's bleed, −42 dB, is under it) and the customer, 10 dB quieter than
+    # the agent, talks over them in frames 800–999.  Those double-talk frames are the only
+    # audible ones under the agent: they are not bleed.
+    rng = np.random.default_rng(5)
+    agent = np.full(1200, -70.0)
+    agent[:1000] = -20 + rng.normal(0, 1, 1000)
+    customer = -38 + rng.normal(0, 1, 1200)
+    customer[800:1100] = -30 + rng.normal(0, 1, 300)
+    audible = customer > -38 + 6
+    assert estimate_coupling_db(customer, agent, np.arange(1200) < 1000, audible) == -100.0
+    _, own = own_voice_frames([np.arange(1200) < 1000, customer > -35], [agent, customer], 6.0, [agent > -64, audible])
+    assert own[800:1000].mean() > 0.95  # the customer's words under the agent are kept
+
+
+def test_audible_bleed_is_still_measured():
+    rng = np.random.default_rng(6)
+    agent = -20 + rng.normal(0, 2, 1000)
+    customer = agent - 18 + rng.normal(0, 1, 1000)  # bleed 18 dB down, well above a −70 dB floor
+    assert estimate_coupling_db(customer, agent, np.ones(1000, bool), customer > -64) == pytest.approx(-18, abs=1)
+
+
+def test_span_edges_stop_at_the_line_noise():
+    # pink noise or hum at −38 dB around a span: within 30 dB of the span's peak, but no voice
+    rng = np.random.default_rng(7)
+    levels = -38 + rng.normal(0, 1.0, 80)
+    levels[30:50] = -12
+    levels[27:30] = -28  # the real soft onset
+    probs = np.zeros(80)
+    probs[30:50] = 0.9
+    options = VadOptions()
+    floor = noise_floor_db(levels, probs, options)
+    assert floor == pytest.approx(-38.7, abs=1.0)
+    core = probs >= options.threshold
+    extended = extend_to_voice(core, levels, levels > floor + options.noise_margin_db, options)
+    assert np.flatnonzero(extended).tolist() == list(range(27, 50))
+    # with only the 30 dB rule the span walks out into the noise
+    assert np.flatnonzero(extend_to_voice(core, levels, np.ones(80, bool), options))[0] < 10

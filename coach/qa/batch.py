@@ -192,7 +192,7 @@ class Worker:
 
     def run(self, recording: Recording, content_sha: str) -> Outcome:
         from coach.pipeline import Channel
-        from coach.writers.json_report import report_to_dict
+        from coach.schema import report_to_dict
 
         report, error = None, None
         try:

@@ -7,16 +7,12 @@ export never leaves a half-written file behind.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import IO, Iterator
 
-from coach.errors import CoachError
 from coach.qa.store import Store
+from coach.writers.base import atomic_text
 
 CSV_COLUMNS = ("source", "call_id", "agent_id", "team", "call_date", "status", "error", "duration_s",
                "speaking_rate", "silences", "interruptions", "courtesy_hits", "forbidden_hits", "score",
@@ -25,7 +21,7 @@ CSV_COLUMNS = ("source", "call_id", "agent_id", "team", "call_date", "status", "
 
 def export_json(store: Store, path: str | Path) -> None:
     """Write ``{"recordings": [{"source", "status", "error", "report"}, …]}`` in source order."""
-    with _atomic_text(Path(path), encoding="utf-8") as f:
+    with atomic_text(Path(path), "export", encoding="utf-8") as f:
         f.write('{"recordings": [')
         for i, row in enumerate(store.recordings()):
             item = {"source": row["source"], "status": row["status"].value, "error": row["error"],
@@ -37,26 +33,10 @@ def export_json(store: Store, path: str | Path) -> None:
 def export_csv(store: Store, path: str | Path) -> None:
     """Write one row per recording with the summary figures (empty cell = not available)."""
     # utf-8-sig: the BOM is what makes Excel read the Chinese names as UTF-8.
-    with _atomic_text(Path(path), encoding="utf-8-sig", newline="") as f:
+    with atomic_text(Path(path), "export", encoding="utf-8-sig", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in store.recordings():
             writer.writerow({**row, "status": row["status"].value})
 
 
-@contextlib.contextmanager
-def _atomic_text(destination: Path, encoding: str, newline: str | None = None) -> Iterator[IO[str]]:
-    """A text file that appears at ``destination`` only once it is complete."""
-    tmp = None
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
-            yield f
-        os.replace(tmp, destination)
-    except OSError as exc:
-        raise CoachError(f"cannot write the export {destination} ({exc.strerror}): choose a writable path") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)  # only still there when something failed

@@ -29,7 +29,7 @@ from coach.qa.stats import GroupBy, aggregate
 from coach.qa.store import CallFilter, Status, Store
 from coach.writers.audio_embed import EmbeddedAudio, browser_audio
 from coach.writers.html_report import environment, render_html
-from coach.writers.json_report import report_from_dict
+from coach.schema import report_from_dict
 
 log = logging.getLogger(__name__)
 
