@@ -81,7 +81,7 @@ class Analyzer:
             timings[name.value] = timings.get(name.value, 0.0) + time.perf_counter() - began
 
         with stage(Stage.LOAD):
-            audio = load_audio(path)
+            audio = load_audio(path, self.options.audio)
             roles = channel_roles(audio, agent_channel, notes)
         if audio.truncated:
             notes.append("文件不完整（被截断）：只分析了可解码的部分。")
