@@ -140,7 +140,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from coach.writers import WRITERS
 
     options = load_options(args.config)
-    scorecard = load_scorecard(args.scorecard)
+    scorecard = load_scorecard(args.scorecard, args.lexicon)
     outputs = {kind: getattr(args, kind) for kind in ("json", "html") if getattr(args, kind)}
     for kind, target in outputs.items():
         if len(args.calls) > 1 and Path(target).is_file():
@@ -212,7 +212,8 @@ def _batch(args: argparse.Namespace) -> int:
     from coach.scorecard import load_scorecard
     from coach.qa.store import Store
 
-    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon), load_scorecard(args.scorecard))
+    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon),
+                        load_scorecard(args.scorecard, args.lexicon))
     recordings = discover(args.input, args.agent_channel)
     if not recordings:
         raise CoachError(f"{args.input}: no audio files found (looked for .wav .mp3 .flac .ogg .m4a …)")
@@ -319,7 +320,7 @@ def _live(args: argparse.Namespace) -> int:
     try:
         recorder = Recorder(wav, source.channels)
         analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon,
-                            scorecard=load_scorecard(args.scorecard))
+                            scorecard=load_scorecard(args.scorecard, args.lexicon))
         events = open(args.events, "w", encoding="utf-8") if args.events else None
     except BaseException:
         source.stop()
