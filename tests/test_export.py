@@ -76,3 +76,17 @@ def test_an_interrupted_export_leaves_the_old_file_and_no_temp_file(store, tmp_p
         export(broken, out)
     assert out.read_text(encoding="utf-8") == "previous export"
     assert [p.name for p in out.parent.iterdir()] == ["results.out"]
+
+
+def test_a_not_scored_call_exports_an_empty_score_and_a_null_total(tmp_path):
+    with Store(str(tmp_path / "results.db")) as store:
+        store.save(make_outcome("/calls/silent.wav", score=None))
+        (row,) = store.recordings()
+        assert row["score"] is None
+        export_csv(store, tmp_path / "r.csv")
+        export_json(store, tmp_path / "r.json")
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as f:
+        (exported,) = csv.DictReader(f)
+    assert exported["status"] == "ok" and exported["score"] == ""
+    (item,) = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["recordings"]
+    assert item["report"]["score"]["total"] is None

@@ -322,3 +322,12 @@ def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path):
         # The WAL files hold the same transcripts until a checkpoint: they get the same mode.
         for path in (db, tmp_path / "qa.db-wal", tmp_path / "qa.db-shm"):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_not_scored_call_has_no_score_and_no_score_filter_takes_it(target):
+    with Store(target) as store:
+        store.save(make_outcome("/calls/silent.wav", score=None))
+        store.save(make_outcome("/calls/talk.wav", score=70.0))
+        assert {r["source"]: r["score"] for r in store.recordings()} == {"/calls/silent.wav": None,
+                                                                       "/calls/talk.wav": 70.0}
+        assert store.count(CallFilter(min_score=0.0)) == (1, 0) and store.count() == (2, 0)

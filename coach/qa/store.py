@@ -508,5 +508,6 @@ def _summary(report: dict | None) -> dict[str, Any]:
         "interruptions": None if report["agent_channel"] == "mono" else len(report["interruptions"]),
         "courtesy_hits": sum(1 for p in agent_phrases if p["category"] == "courtesy"),
         "forbidden_hits": sum(1 for p in agent_phrases if p["category"] == "forbidden"),
-        "score": report["score"]["total"],
+        # None: not scored (nothing to measure); stats leave such calls out of every score figure.
+        "score": (report.get("score") or {}).get("total"),
     }
