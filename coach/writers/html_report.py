@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import jinja2
 
 from coach.errors import CoachError
+from coach.masking import mask_source
 from coach.results import PhraseHit, Report, Speaker, Utterance, Verdict
 from coach.writers.audio_embed import EmbeddedAudio, browser_audio
 from coach.writers.terminal import clock
@@ -65,7 +66,9 @@ def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: s
     duration = max(report.duration_s, 0.1)
     view = {
         "report": report,
-        "title": Path(report.source).name,
+        # The file name often is the caller's number; the path stays unmasked only for reading the audio.
+        "title": Path(mask_source(report.source)).name,
+        "source": mask_source(report.source),
         "layout": "单声道（只有坐席）" if report.agent_channel == "mono"
                   else f"立体声（坐席＝{'左' if report.agent_channel == 'left' else '右'}声道）",
         "audio_uri": audio.data_uri() if audio else None,

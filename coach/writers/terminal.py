@@ -8,6 +8,7 @@ from typing import Callable, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from coach.masking import mask_source
 from coach.results import Report, Speaker, Verdict
 
 _VERDICT = {Verdict.TOO_SLOW: "偏慢", Verdict.OK: "达标", Verdict.TOO_FAST: "偏快", Verdict.NO_SPEECH: "无语音"}
@@ -23,7 +24,8 @@ def write_terminal(report: Report, stream: TextIO | None = None) -> None:
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
     layout = "单声道（只有坐席）" if report.agent_channel == "mono" else f"立体声（坐席＝{'左' if report.agent_channel == 'left' else '右'}声道）"
     console.print(Text.assemble(
-        ("coach 通话报告  ", "bold"), report.source, f"  时长 {clock(report.duration_s)}  {layout}  ",
+        # Recorders name files after the caller's number: the header is read over shoulders.
+        ("coach 通话报告  ", "bold"), mask_source(report.source), f"  时长 {clock(report.duration_s)}  {layout}  ",
         (f"得分 {report.score.total:.0f}/100", "bold cyan"),
     ))
     failed_by = [i.name for i in report.score.items if i.critical and i.hits]
