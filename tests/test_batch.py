@@ -20,8 +20,8 @@ from coach.qa.batch import Settings, content_hash, discover, plan, read_manifest
 from coach.config import Options
 from coach.errors import ManifestError
 from coach.qa.store import Recording, Status, Stored
-from tests.fixtures.calls import OPENING, CLOSING, Scenario, render, script
-from tests.fixtures.faults import coach_processes_under, rows, start_batch, wait_until, workers_of
+from tests.fixtures.faults import (busy_folder, busy_with_b_long, coach_processes_under, rows, short_calls,
+                                   start_batch, wait_until)
 
 ROOT = Path(__file__).resolve().parent.parent
 COACH = [sys.executable, "-m", "coach.cli"]
@@ -106,18 +106,11 @@ def test_settings_hash_follows_options_and_lexicon_but_not_threads(tmp_path):
 
 # --- whole runs (real model, real files, real databases) -------------------------------------
 
-SHORT_CALL = OPENING + [("C", "c01", 0.6), ("A", "a13", 0.6)] + CLOSING
-
-
 @pytest.fixture(scope="module")
 def calls(tmp_path_factory) -> Path:
     """Four short stereo calls (8 kHz μ-law and 16 kHz), a broken one, an empty one and a note."""
     folder = tmp_path_factory.mktemp("calls")
-    turns = script(SHORT_CALL)
-    for i, fmt in enumerate(("wav_ulaw8k", "wav16", "wav_ulaw8k", "flac")):
-        scenario = Scenario(f"call{i}", turns, max(t.end for t in turns) + 1.0, bleed_db=-20, fmt=fmt)
-        render(scenario, folder)
-        folder.joinpath(f"call{i}.labels.json").unlink()
+    short_calls(folder)
     touch(folder / "broken.wav", b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
     touch(folder / "empty.mp3", b"")
     touch(folder / "README.txt", b"not audio, ignored")
@@ -388,33 +381,14 @@ def test_a_moved_archive_keeps_one_row_per_recording_and_stats_count_it_once(tmp
 # --- faults: a killed worker, a killed batch process ----------------------------------------
 
 @pytest.fixture(scope="module")
-def busy_folder(calls, tmp_path_factory) -> Path:
-    """a.wav (41 s), b_long.wav (call0 four times: 2¾ min, which keeps a worker busy) and c.wav."""
-    import numpy as np
-    import soundfile as sf
-
-    folder = tmp_path_factory.mktemp("busy")
-    shutil.copy(calls / "call0.wav", folder / "a.wav")
-    samples, rate = sf.read(calls / "call0.wav", dtype="float32")
-    sf.write(folder / "b_long.wav", np.concatenate([samples] * 4), rate, subtype="PCM_16")
-    shutil.copy(calls / "call2.wav", folder / "c.wav")
-    return folder
-
-
-def busy_with_b_long(proc: subprocess.Popen, db: Path) -> set[int]:
-    """Waits until the batch's one worker has finished a.wav and started on b_long.wav; its pids."""
-    assert wait_until(lambda: len(rows(db)) >= 1 or proc.poll() is not None, 300), "no result came"
-    assert proc.poll() is None and [r[0] for r in rows(db)] == ["a"], rows(db)
-    time.sleep(1.0)  # b_long is handed out at once and takes far longer than this
-    workers = workers_of(proc.pid)
-    assert len(workers) == 1
-    return workers
+def busy(calls, tmp_path_factory) -> Path:
+    return busy_folder(calls, tmp_path_factory.mktemp("busy"))
 
 
 @pytest.mark.model
-def test_a_killed_worker_costs_only_its_recording_and_the_batch_goes_on(busy_folder, tmp_path):
+def test_a_killed_worker_costs_only_its_recording_and_the_batch_goes_on(busy, tmp_path):
     db = tmp_path / "qa.db"
-    proc = start_batch(busy_folder, db, tmp_path / "batch.log")
+    proc = start_batch(busy, db, tmp_path / "batch.log")
     (worker,) = busy_with_b_long(proc, db)
     os.kill(worker, signal.SIGKILL)  # what the out-of-memory killer does
     assert proc.wait(timeout=300) == 1
@@ -425,18 +399,18 @@ def test_a_killed_worker_costs_only_its_recording_and_the_batch_goes_on(busy_fol
     assert result["a"][0] == result["c"][0] == "ok"  # c.wav was analysed by a new worker
     assert result["b_long"][0] == "failed" and "killed (SIGKILL, most likely by the out-of-memory killer)" in \
         result["b_long"][1]
-    assert f"failed: {busy_folder / 'b_long.wav'}: the analysis process was killed" in output
+    assert f"failed: {busy / 'b_long.wav'}: the analysis process was killed" in output
 
-    again = batch(str(busy_folder), "--db", str(db), "--workers", "1")
+    again = batch(str(busy), "--db", str(db), "--workers", "1")
     assert again.returncode == 0 and "1 analysed, 2 already done, 0 failed" in again.stdout, again.stdout
     assert [r[1] for r in rows(db)] == ["ok", "ok", "ok"]
 
 
 @pytest.mark.model
-def test_workers_stop_when_the_batch_process_is_killed(busy_folder, tmp_path):
+def test_workers_stop_when_the_batch_process_is_killed(busy, tmp_path):
     db = tmp_path / "qa.db"
-    proc = start_batch(busy_folder, db, tmp_path / "batch.log")
-    busy_with_b_long(proc, db)
+    proc = start_batch(busy, db, tmp_path / "batch.log")
+    assert busy_with_b_long(proc, db)
     os.kill(proc.pid, signal.SIGKILL)  # the batch process alone, as a crash would end it
     proc.wait()
     # Before, the worker analysed b_long.wav to its end as an orphan holding ~650 MB.

@@ -29,27 +29,7 @@ def test_a_file_changes_only_what_it_lists(tmp_path):
     ("[rate]\ntarget_min = 150\n", "must be positive and below"),
     ("rate = 3\n", "must be a [rate] table"),
     ("[rate\n", "not valid TOML"),
-])
-def test_bad_files_name_the_bad_value(tmp_path, text, fragment):
-    f = tmp_path / "c.toml"
-    f.write_text(text)
-    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("(", r"\(")):
-        load_options(f)
-
-
-def test_missing_file(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_options(tmp_path / "nope.toml")
-
-
-def test_the_example_file_lists_every_default():
-    from pathlib import Path
-    example = Path(__file__).resolve().parent.parent / "coach.example.toml"
-    assert load_options(example) == Options()
-
-
-# Out-of-range values used to pass (and quietly change the analysis) or crash later with a traceback.
-@pytest.mark.parametrize("text, fragment", [
+    # Out of range: these passed (and quietly changed the analysis) or crashed later with a traceback.
     ('[asr]\nlanguage = "xx"\n', 'asr.language = "xx" is not valid: give one of'),
     ('[asr]\ncompute_type = "int4"\n', 'asr.compute_type = "int4" is not valid: give one of'),
     ("[asr]\ncpu_threads = -4\n", "asr.cpu_threads = -4 is not valid: give a number 0 or more"),
@@ -66,13 +46,24 @@ def test_the_example_file_lists_every_default():
     ("[rate]\ntarget_max = nan\n", "rate.target_max = nan is not valid"),
     ("[audio]\nmax_duration_s = 0\n", "audio.max_duration_s = 0 is not valid"),
 ])
-def test_values_out_of_range_name_file_key_value_and_fix(tmp_path, text, fragment):
+def test_bad_files_name_the_file_key_value_and_fix(tmp_path, text, fragment):
     f = tmp_path / "c.toml"
     f.write_text(text)
     with pytest.raises(ConfigError) as caught:
         load_options(f)
     message = str(caught.value)
-    assert message.startswith(f"{f}: ") and fragment in message and "\n" not in message
+    assert str(f) in message and fragment in message and "\n" not in message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_options(tmp_path / "nope.toml")
+
+
+def test_the_example_file_lists_every_default():
+    from pathlib import Path
+    example = Path(__file__).resolve().parent.parent / "coach.example.toml"
+    assert load_options(example) == Options()
 
 
 def test_every_setting_declares_the_values_it_accepts_and_its_default_is_one():
