@@ -235,7 +235,7 @@ def _decode(container, stream, n_channels: int, limit: _Limit) -> tuple[np.ndarr
     except (av.error.FFmpegError, ValueError) as exc:
         error = error or _reason(exc)
     if total and invalid > MAX_INVALID_SHARE * total:
-        raise AudioError(f"{container.name}: {invalid} of its {total} samples ({invalid / total:.0%}) are not numbers "
+        raise AudioError(f"{limit.path} has {invalid} of {total} samples ({invalid / total:.0%}) that are not numbers "
                          "(NaN or infinite): the recording is corrupt; re-export it")
     if not chunks:
         return np.zeros((n_channels, 0), np.float32), error, invalid

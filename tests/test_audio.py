@@ -151,7 +151,7 @@ def test_a_file_of_mostly_invalid_samples_is_refused(tmp_path):
     x = tone(16000, 1.0)
     x[: int(len(x) * 0.7)] = np.nan
     sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
-    with pytest.raises(AudioError, match=r"nan.wav: 11200 of its 16000 samples \(70%\) are not numbers"):
+    with pytest.raises(AudioError, match=r"nan.wav has 11200 of 16000 samples \(70%\) that are not numbers"):
         load_audio(tmp_path / "nan.wav")
 
 
