@@ -236,7 +236,7 @@ def plan(recordings: Sequence[Recording], known: dict[str, Stored], settings_sha
             skipped += 1
             skipped_failed += row.status is Status.FAILED
     # Second rows of a recording now on record under another path would count it twice.
-    for (sha, call_id), source in first.items():
+    for sha, call_id in first:
         stale += [r.recording.source for r in elsewhere.get(sha, ())
                   if r.recording.call_id == call_id and r.recording.source not in claimed]
     return Plan([job for _, job in sorted(todo, key=lambda item: item[0])], relabel, skipped, skipped_failed,

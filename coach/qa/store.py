@@ -167,7 +167,6 @@ class Store:
     def __init__(self, target: str, create: bool = True, read_only: bool = False) -> None:
         create = create and not read_only
         url = _engine_url(target, create, read_only)
-        self.read_only = read_only
         # Where the database is, for messages: the file path, or the URL as the user
         # would write it, without the password.
         self.where = (url.database if url.get_backend_name() == "sqlite"
