@@ -135,7 +135,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from coach.writers import FILE_WRITERS, write_terminal
 
     options = load_options(args.config)
-    scorecard = load_scorecard(args.scorecard)
+    scorecard = load_scorecard(args.scorecard, args.lexicon)
     # Where every report will go, checked before any analysis: a bad path must not cost the work.
     outputs = {kind: FILE_WRITERS[kind].destinations(args.calls, getattr(args, kind))
                for kind in FILE_WRITERS if getattr(args, kind, None)}
@@ -193,7 +193,8 @@ def _batch(args: argparse.Namespace) -> int:
     from coach.scorecard import load_scorecard
     from coach.qa.store import Store
 
-    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon), load_scorecard(args.scorecard))
+    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon),
+                        load_scorecard(args.scorecard, args.lexicon))
     recordings = discover(args.input, args.agent_channel)
     if not recordings:
         raise CoachError(f"{args.input}: no audio files found (looked for .wav .mp3 .flac .ogg .m4a …)")
@@ -202,14 +203,17 @@ def _batch(args: argparse.Namespace) -> int:
     with Store(args.db) as store, _BatchBar() as bar:
         summary = run_batch(recordings, store, settings, workers, args.ray, bar.update)
     before = f" ({summary.failed_before} of them failed)" if summary.failed_before else ""
+    also = "".join(f", {n} {what}" for n, what in ((summary.updated, "updated (metadata or path)"),
+                                                   (summary.duplicates, "duplicate(s) counted once")) if n)
     speed = (f"; {summary.audio_s / 3600:.2f} h of audio in {summary.wall_s:.0f} s ({summary.speed:.1f}× real time)"
              if summary.audio_s else "")
+    # store.where, not args.db: a PostgreSQL URL's password is never printed.
     print(f"{summary.found} recordings: {summary.analysed} analysed, {summary.skipped} already done{before}, "
-          f"{summary.failed} failed{speed} → {args.db}")
+          f"{summary.failed} failed{also}{speed} → {store.where}")
     failed = summary.failed + summary.failed_before
     if failed:
         print(f"error: {failed} recording(s) could not be analysed; the reasons are in the database "
-              f"(coach export --db {args.db} --csv OUT.csv)", file=sys.stderr)
+              f"(coach export --db {store.where} --csv OUT.csv)", file=sys.stderr)
     return EXIT_FAILED if failed else 0
 
 
@@ -250,7 +254,7 @@ def _export(args: argparse.Namespace) -> int:
 
     if not args.json and not args.csv:
         raise CoachError("nothing to export: pass --json OUT and/or --csv OUT")
-    with Store(args.db, create=False) as store:
+    with Store(args.db, read_only=True) as store:
         if args.json:
             export_json(store, args.json)
         if args.csv:
@@ -264,10 +268,10 @@ def _stats(args: argparse.Namespace) -> int:
     from coach.qa.stats import GroupBy, aggregate, rows_to_table
     from coach.qa.store import Store
 
-    with Store(args.db, create=False) as store:
+    with Store(args.db, read_only=True) as store:
         groups = aggregate(list(store.recordings()), GroupBy(args.by))
     if not groups:
-        print(f"{args.db}: no recordings yet (run coach batch first)")
+        print(f"{store.where}: no recordings yet (run coach batch first)")
         return 0
     # A pipe or file gets the whole table, not rich's 80-column default squeezed into "…".
     Console(width=None if sys.stdout.isatty() else 200).print(rows_to_table(groups, GroupBy(args.by)))
@@ -300,7 +304,7 @@ def _live(args: argparse.Namespace) -> int:
     try:
         recorder = Recorder(wav, source.channels)
         analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon,
-                            scorecard=load_scorecard(args.scorecard))
+                            scorecard=load_scorecard(args.scorecard, args.lexicon))
         events = open(args.events, "w", encoding="utf-8") if args.events else None
     except BaseException:
         source.stop()

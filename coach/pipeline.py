@@ -71,10 +71,12 @@ def analyze(models: Models, path: str | Path, agent_channel: Channel = Channel.L
         timings[name.value] = timings.get(name.value, 0.0) + time.perf_counter() - began
 
     with stage(Stage.LOAD):
-        audio = load_audio(path)
+        audio = load_audio(path, o.audio)
         voices, parties = channel_roles(audio, agent_channel, notes)
     if audio.truncated:
         notes.append("文件不完整（被截断）：只分析了可解码的部分。")
+    if audio.invalid_samples:
+        notes.append(f"录音里有 {audio.invalid_samples} 个无效采样点（NaN/无穷大），已按静音处理。")
 
     with stage(Stage.VAD):
         masks = models.detector.activity(tuple(voices.values()))

@@ -39,16 +39,21 @@ a fresh install, which set-up spends: ``warm_up``).
 The compile writes numba's on-disk cache, and two processes writing it at once can leave
 files that crash every later process (numba issue #10128; seen here when ``coach batch``
 started its workers on a fresh install).  The first yin call of each process therefore holds
-a machine-wide file lock, so only one process compiles and the others load its cache.
+a file lock, so only one process compiles and the others load its cache.  The lock is the
+user's own and names the cache it guards (another user's lock, or another install's, is
+none of its business), and a holder that stopped (Ctrl-Z, a debugger) is waited for
+`COMPILE_LOCK_TIMEOUT_S` at most: then this process compiles unlocked rather than never.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -216,7 +221,17 @@ def warm_up() -> None:
 
 
 _compiled = threading.Event()
-COMPILE_LOCK = os.path.join(tempfile.gettempdir(), "coach-numba-compile.lock")
+COMPILE_LOCK_TIMEOUT_S = 120.0  # compiling takes ~20 s on 2 cores; far longer means the holder stopped
+
+
+def _compile_lock_path() -> str:
+    # numba caches librosa's functions in NUMBA_CACHE_DIR, or else beside librosa's own files.
+    cache = os.environ.get("NUMBA_CACHE_DIR") or os.path.dirname(librosa.__file__)
+    install = hashlib.sha256(os.path.abspath(cache).encode()).hexdigest()[:12]
+    return os.path.join(tempfile.gettempdir(), f"coach-numba-compile-{os.getuid()}-{install}.lock")
+
+
+COMPILE_LOCK = _compile_lock_path()
 
 
 def _yin(segment: np.ndarray, **kwargs) -> np.ndarray:
@@ -229,18 +244,29 @@ def _yin(segment: np.ndarray, **kwargs) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _machine_wide_lock(path: str):
-    """An exclusive ``flock`` on ``path``; without one (no fcntl, no access) it goes on unlocked."""
+def _machine_wide_lock(path: str, timeout_s: float = COMPILE_LOCK_TIMEOUT_S):
+    """An exclusive ``flock`` on ``path``, waited for ``timeout_s`` at most; without one (no
+    fcntl, no access, a holder that does not let go) it goes on unlocked with a warning."""
     try:
         import fcntl
 
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
     except (ImportError, OSError) as exc:
         log.warning("cannot lock %s (%s): numba may compile in several processes at once", path, exc)
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    log.warning("%s is still held after %.0f s (is a coach process stopped?): "
+                                "compiling without it", path, timeout_s)
+                    break
+                time.sleep(0.2)
         yield
     finally:
         os.close(fd)  # closing releases the lock

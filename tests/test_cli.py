@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import struct
 import sys
 from pathlib import Path
 
@@ -113,6 +114,23 @@ def _unreadable(p: Path) -> None:
     p.chmod(0)
 
 
+def _named_pipe(p: Path) -> None:
+    os.mkfifo(p)  # reading it waited for a writer for ever
+
+
+def _header_1hz(p: Path) -> None:
+    """2 KB of samples under a header that says 1 Hz: 1000 s, had it been believed."""
+    fmt = struct.pack("<HHIIHH", 1, 1, 1, 2, 2, 16)
+    body = b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", 2000) + b"\x01\x02" * 1000
+    p.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def _mostly_nan(p: Path) -> None:
+    x = tone(1.0)
+    x[: int(len(x) * 0.7)] = np.nan
+    sf.write(p, x, SR, subtype="FLOAT")
+
+
 BAD_INPUTS = {
     # case: (maker, a fragment of the reason, a fragment of the advice)
     "empty": (_empty, "empty (0 bytes)", "re-export"),
@@ -122,6 +140,9 @@ BAD_INPUTS = {
     "missing": (_missing, "does not exist", "check the path"),
     "folder": (_folder, "is a folder", "give the audio files"),
     "unreadable": (_unreadable, "not readable", "permissions"),
+    "named_pipe": (_named_pipe, "is a named pipe, not a file", "give a saved recording"),
+    "header_1hz": (_header_1hz, "claims a sample rate of 1 Hz", "re-export"),
+    "mostly_nan": (_mostly_nan, "(70%) that are not numbers (NaN or infinite)", "re-export"),
 }
 _ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 

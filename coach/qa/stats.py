@@ -2,8 +2,9 @@
 
 Only the summary columns are used, so no report JSON is needed.  Means are taken
 over the calls where a figure exists: a call with no agent speech has no speaking
-rate, and a mono call has no measurable interruptions; counting those as zero
-would flatter the group.
+rate, a mono call has no measurable interruptions, and a call with nothing to
+measure is not scored (score.total null); counting those as zero would flatter or
+sink the group, and a score it never earned must not lift it.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class GroupStats:
     interruptions_per_call: float | None  # over stereo calls only
     courtesy_per_call: float | None
     forbidden_per_call: float | None
-    score: float | None
+    score: float | None  # mean over the scored calls
     trend: tuple[tuple[str, float], ...]  # (ISO week "2026-W47", mean score), oldest first
     score_change: float | None  # last week's mean − first week's; None with fewer than two weeks
+    not_scored: int = 0  # analysed calls with nothing to score (no agent speech …): in no score figure
 
 
 def aggregate(rows: Iterable[dict[str, Any]], by: GroupBy) -> list[GroupStats]:
@@ -76,6 +78,7 @@ def _group(key: str, rows: list[dict[str, Any]], by: GroupBy) -> GroupStats:
         score=_mean(r["score"] for r in ok),
         trend=trend,
         score_change=trend[-1][1] - trend[0][1] if len(trend) > 1 else None,
+        not_scored=sum(r["score"] is None for r in ok),
     )
 
 
@@ -87,7 +90,7 @@ def _weekly_scores(ok_rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, float]
     """
     weeks: dict[str, list[float]] = defaultdict(list)
     for row in ok_rows:
-        if row["call_date"]:
+        if row["call_date"] and row["score"] is not None:
             year, week, _ = date.fromisoformat(row["call_date"]).isocalendar()
             weeks[f"{year}-W{week:02d}"].append(row["score"])
     # Zero-padded labels sort chronologically as text.
@@ -109,13 +112,14 @@ def rows_to_table(stats: Sequence[GroupStats], by: GroupBy) -> Table:
     """The terminal table of ``coach stats``, headed in Chinese like the call report."""
     table = Table(title=f"coach stats（按{_BY_LABEL[by]}）")
     table.add_column(_BY_LABEL[by])
-    for header in ("通话", "失败", "音频(时)", "语速(字/分)", "冷场/通", "抢话/通", "礼貌用语/通", "禁语/通", "得分"):
+    for header in ("通话", "失败", "未评分", "音频(时)", "语速(字/分)", "冷场/通", "抢话/通", "礼貌用语/通", "禁语/通",
+                   "得分"):
         table.add_column(header, justify="right")
     table.add_column("周趋势")
     table.add_column("变化", justify="right")
     for g in stats:
         table.add_row(
-            g.key, str(g.calls), str(g.failed), f"{g.audio_h:.1f}", _fmt(g.speaking_rate, ".0f"),
+            g.key, str(g.calls), str(g.failed), str(g.not_scored), f"{g.audio_h:.1f}", _fmt(g.speaking_rate, ".0f"),
             _fmt(g.silences_per_call, ".1f"), _fmt(g.interruptions_per_call, ".1f"),
             _fmt(g.courtesy_per_call, ".1f"), _fmt(g.forbidden_per_call, ".1f"), _fmt(g.score, ".1f"),
             sparkline([score for _, score in g.trend]), _fmt(g.score_change, "+.1f"),

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import jinja2
 
+from coach.masking import mask_source
 from coach.results import Metric, PhraseHit, Report, Speaker, Utterance, Verdict
 from coach.writers.audio_embed import EmbeddedAudio, browser_audio
 from coach.writers.base import FileWriter
@@ -63,7 +64,9 @@ def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: s
     duration = max(report.duration_s, 0.1)
     view = {
         "report": report,
-        "title": Path(report.source).name,
+        # The file name often is the caller's number; the path stays unmasked only for reading the audio.
+        "title": Path(mask_source(report.source)).name,
+        "source": mask_source(report.source),
         "layout": layout_label(report),
         "audio_uri": audio.data_uri() if audio else None,
         "lines": [_line(u, report.phrases) for u in report.utterances],

@@ -8,6 +8,7 @@ from typing import Callable, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from coach.masking import mask_source
 from coach.results import Metric, Report, Source, Speaker, Verdict
 
 _VERDICT = {Verdict.TOO_SLOW: "偏慢", Verdict.OK: "达标", Verdict.TOO_FAST: "偏快", Verdict.NO_SPEECH: "无语音"}
@@ -43,7 +44,8 @@ def score_label(report: Report) -> str:
 def write_terminal(report: Report, stream: TextIO | None = None) -> None:
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
     console.print(Text.assemble(
-        ("coach 通话报告  ", "bold"), report.source, f"  时长 {clock(report.duration_s)}  {layout_label(report)}  ",
+        # Recorders name files after the caller's number: the header is read over shoulders.
+        ("coach 通话报告  ", "bold"), mask_source(report.source), f"  时长 {clock(report.duration_s)}  {layout_label(report)}  ",
         (score_label(report), "bold cyan"),
     ))
     failed_by = [i.name for i in report.score.items if i.critical and i.hits]
