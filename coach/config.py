@@ -79,7 +79,7 @@ class RateOptions:
     # The audio's syllables replace the transcript's characters in an utterance only when they
     # exceed them by more than this share (the syllable counter's own spread): the recogniser
     # dropped words there.
-    syllable_margin: float = setting(0.25, at_least=0, at_most=10)
+    syllable_margin: float = setting(0.5, at_least=0, at_most=10)
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class VadOptions:
     min_gap_s: float = setting(0.2, at_least=0, at_most=10)  # shorter gaps inside speech are closed
     crosstalk_margin_db: float = setting(6.0, at_least=0, at_most=60)  # own speech must beat the bleed estimate by this
     edge_drop_db: float = setting(30.0, at_least=0, at_most=120)  # a span's edges move out while the level is within this of its peak
-    noise_margin_db: float = setting(6.0, at_least=0, at_most=60)  # … and stands this far above the line's noise floor
+    noise_margin_db: float = setting(2.0, at_least=0, at_most=60)  # … and stands at least this far above the line's noise floor (more on unsteady noise)
     max_edge_s: float = setting(0.8, at_least=0, at_most=10)  # … by at most this much each side
 
 

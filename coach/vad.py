@@ -35,6 +35,7 @@ FRAME = 512  # silero's window at 16 kHz
 FRAME_S = FRAME / SAMPLE_RATE  # 32 ms
 _FLOOR_DB = -100.0
 _MIN_NOISE_FRAMES = 16  # half a second of non-speech to measure the line's noise on
+_MAX_NOISE_MARGIN_DB = 12.0
 _AUDIBLE_BLEED_SHARE = 0.5  # bleed is there when most frames under the other party rise above the noise
 
 
@@ -62,7 +63,8 @@ def own_speech(probabilities: list[np.ndarray], levels: list[np.ndarray], option
     Pure, so live mode can run it over a trailing window of frames it has scored as they came.
     """
     cores = [hysteresis(p, options) for p in probabilities]
-    louder = [lv > noise_floor_db(lv, p, options) + options.noise_margin_db for lv, p in zip(levels, probabilities)]
+    louder = [lv > noise_floor_db(lv, p, options) + noise_margin_db(lv, p, options)
+              for lv, p in zip(levels, probabilities)]
     if len(levels) == 2:
         own = [mine & loud for mine, loud in
                zip(own_voice_frames(cores, levels, options.crosstalk_margin_db, louder), louder)]
@@ -70,6 +72,19 @@ def own_speech(probabilities: list[np.ndarray], levels: list[np.ndarray], option
         own = louder
     return [clean_mask(extend_to_voice(core & mine, level, mine, options), options)
             for core, level, mine in zip(cores, levels, own)]
+
+
+def noise_margin_db(levels: np.ndarray, probabilities: np.ndarray, options: VadOptions) -> float:
+    """How far above the noise floor a frame must stand to be voice: `noise_margin_db`, or more
+    on a line whose noise wanders (babble, music: four times the spread between the floor and
+    the median of the non-speech frames, at most `_MAX_NOISE_MARGIN_DB`).  Steady line noise
+    (pink noise, hum) varies by under a dB from frame to frame, and a wide fixed margin there
+    cut the first and last tenth of a second off every word in −35 dBFS noise."""
+    quiet = levels[probabilities < options.neg_threshold]
+    if quiet.size < _MIN_NOISE_FRAMES:
+        return options.noise_margin_db
+    p25, p50 = np.percentile(quiet, [25, 50])
+    return float(np.clip(4.0 * (p50 - p25), options.noise_margin_db, max(options.noise_margin_db, _MAX_NOISE_MARGIN_DB)))
 
 
 def noise_floor_db(levels: np.ndarray, probabilities: np.ndarray, options: VadOptions) -> float:

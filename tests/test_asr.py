@@ -10,7 +10,7 @@ from coach.config import AsrOptions
 from coach.errors import ModelError
 from coach.results import Span, Word
 from coach.syllables import count_in
-from coach.whisper import WhisperRecognizer, before_loop, drop_prompt_echo, join_spans, pack, word_to_original
+from coach.whisper import WhisperRecognizer, before_loop, drop_invented, join_spans, pack, word_to_original
 
 
 def test_join_spans_maps_times_back():
@@ -91,8 +91,15 @@ class _Echo:
 
 def test_the_prompt_written_back_is_dropped_but_the_words_around_it_kept():
     words = [_Echo(w) for w in ["请", "用", "简体", "中文。", "您好，", "请", "稍等"]]
-    kept = drop_prompt_echo(words, "以下是普通话客服电话的录音，请用简体中文。")
+    kept = drop_invented(words, "以下是普通话客服电话的录音，请用简体中文。")
     assert [w.word for w in kept] == ["您好，", "请", "稍等"]
+
+
+def test_song_credits_after_the_last_real_word_are_dropped():
+    words = [_Echo(w) for w in ["部分", "地区", "过紧", "作", "词", "作曲", "赵晓"]]
+    assert [w.word for w in drop_invented(words, "")] == ["部分", "地区", "过紧"]
+    real = [_Echo(w) for w in ["我", "想", "订阅", "这个", "套餐"]]  # 订阅 alone is a real request
+    assert drop_invented(real, "") == real
 
 
 def test_missing_model_is_a_clear_error(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from coach.pipeline import Analyzer, Channel, Stage
-from coach.results import Layout, Speaker, Verdict
+from coach.results import Layout, Source, Speaker, Verdict
 from tests.fixtures.calls import SCENARIOS, render
 from tests.fixtures.compare import compare
 
@@ -75,7 +75,7 @@ def test_flat_and_natural_reading_of_the_same_text_get_opposite_pitch_verdicts(a
 def test_agent_on_the_right_channel(analyzer, rendered):
     path, labels = rendered("right_channel")
     report = analyzer.analyze(path, Channel.RIGHT)
-    assert report.agent_channel == "right"
+    assert report.source_of(Speaker.AGENT) is Source.RIGHT and report.source_of(Speaker.CUSTOMER) is Source.LEFT
     assert abs(compare(report, labels).rate_error) <= 0.06
 
 
@@ -86,6 +86,7 @@ def test_silent_recording_is_a_valid_no_speech_report(analyzer, tmp_path):
     assert report.utterances == () and report.rate.verdict is Verdict.NO_SPEECH
     assert report.silences == () and report.pitch.monotone is None
     assert any("未检测到坐席语音" in note for note in report.notes)
+    assert report.score.total is None and "未检测到坐席语音" in report.score.not_scored
 
 
 def test_dual_mono_stereo_is_analysed_as_mono(analyzer, rendered, tmp_path):

@@ -7,7 +7,7 @@ from coach.config import VadOptions
 from coach.results import Span
 from coach.vad import (
     FRAME, FRAME_S, SpeechDetector, clean_mask, estimate_coupling_db, extend_to_voice, frame_levels_db, hysteresis,
-    mask_to_spans, noise_floor_db, own_voice_frames,
+    mask_to_spans, noise_floor_db, noise_margin_db, own_voice_frames,
 )
 
 
@@ -151,7 +151,19 @@ def test_span_edges_stop_at_the_line_noise():
     floor = noise_floor_db(levels, probs, options)
     assert floor == pytest.approx(-38.7, abs=1.0)
     core = probs >= options.threshold
-    extended = extend_to_voice(core, levels, levels > floor + options.noise_margin_db, options)
+    extended = extend_to_voice(core, levels, levels > floor + noise_margin_db(levels, probs, options), options)
     assert np.flatnonzero(extended).tolist() == list(range(27, 50))
     # with only the 30 dB rule the span walks out into the noise
     assert np.flatnonzero(extend_to_voice(core, levels, np.ones(80, bool), options))[0] < 10
+
+
+def test_the_margin_over_the_noise_is_narrow_on_steady_noise_and_wide_on_wandering_noise():
+    rng = np.random.default_rng(8)
+    probs = np.zeros(2000)
+    steady = -37 + rng.normal(0, 0.4, 2000)  # pink noise or hum, smoothed over 3 frames
+    babble = -37 + rng.normal(0, 3.0, 2000)  # a room of voices
+    options = VadOptions()
+    assert noise_margin_db(steady, probs, options) == options.noise_margin_db
+    assert 6 < noise_margin_db(babble, probs, options) <= 12
+    # digital silence between the clips of a clean call is steady too
+    assert noise_margin_db(np.full(2000, -100.0), probs, options) == options.noise_margin_db

@@ -494,6 +494,13 @@ def _move(conn: Connection, old: str, new: str) -> None:
     conn.execute(sa.update(_recordings).where(r.source == old).values(values))
 
 
+def _measurable(report: dict, metric: str) -> bool:
+    """Whether the report could measure `metric` (reports before `measurable` only knew mono)."""
+    if "measurable" in report:
+        return report["measurable"].get(metric, {}).get("measurable", True)
+    return metric != "interruption" or report.get("agent_channel") != "mono"
+
+
 def _summary(report: dict | None) -> dict[str, Any]:
     """The summary columns of a coach.report/1 dict (all None for a failed recording)."""
     if report is None:
@@ -504,7 +511,7 @@ def _summary(report: dict | None) -> dict[str, Any]:
         "speaking_rate": report["speaking_rate"]["chars_per_min"],
         # A hold (agent asked the customer to wait) is not a dead-air problem.
         "silences": sum(1 for s in report["silences"] if not s["hold"]),
-        "interruptions": None if report["agent_channel"] == "mono" else len(report["interruptions"]),
+        "interruptions": len(report["interruptions"]) if _measurable(report, "interruption") else None,
         "courtesy_hits": sum(1 for p in agent_phrases if p["category"] == "courtesy"),
         "forbidden_hits": sum(1 for p in agent_phrases if p["category"] == "forbidden"),
         # None: not scored (nothing to measure); stats leave such calls out of every score figure.
