@@ -179,3 +179,11 @@ def interruptions(agent_utterances: Sequence[Utterance], customer_activity: Sequ
         heard = " ".join(u.text for u in customer_utterances if u.start < end and utterance.start < u.end)
         found.append(Interruption(round(utterance.start, 2), round(end, 2), round(overlap, 2), utterance.text, heard))
     return found
+
+
+def ongoing_silence(activity: dict[Speaker, Sequence[Span]], now: float, options: SilenceOptions) -> Silence | None:
+    """The silence still going on at `now`, once it is longer than `min_s` (live mode): `silences`
+    with the next words taken to start at `now`, since they have not been said yet."""
+    until_now = {**activity, Speaker.AGENT: [*activity.get(Speaker.AGENT, ()), Span(now, now)]}
+    found = silences(until_now, options)
+    return found[-1] if found and found[-1].end == round(now, 2) else None
