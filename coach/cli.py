@@ -344,7 +344,7 @@ def _live(args: argparse.Namespace) -> int:
         finally:
             if events:
                 events.close()
-    print(f"recording saved: {wav} ({session.analysed_s:.1f} s)", file=sys.stderr)
+    print(f"recording saved: {wav} ({session.received_s:.1f} s)", file=sys.stderr)
     report = analyzer.analyze(wav, Channel(args.agent_channel))
     if not args.no_mask:
         report = mask_report(report)
