@@ -214,10 +214,13 @@ def live(*args: str, timeout: float = 300, env: dict | None = None) -> subproces
 @pytest.mark.model
 def test_from_file_writes_events_recording_and_the_same_report_as_analyze(live_call, tmp_path):
     path, labels = live_call
-    events, wav, report = tmp_path / "ev.jsonl", tmp_path / "s.wav", tmp_path / "s.json"
-    result = live("--from-file", str(path), "--speed", "20", "--events", str(events), "--wav", str(wav),
-                  "--json", str(report))
+    # Without --wav/--json/--events, a folder of its own under ~/coach-live, named when it ends.
+    result = live("--from-file", str(path), "--speed", "20", env={**os.environ, "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
+    (folder,) = (tmp_path / "coach-live").iterdir()
+    events, wav, report = folder / "events.jsonl", folder / "call.wav", folder / "report.json"
+    assert result.stderr.splitlines()[0] == "coach live: 正在加载模型…"  # before the model loads
+    assert result.stderr.splitlines()[-1] == f"saved in {folder}/: call.wav, report.json, events.jsonl"
     lines = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
     assert {"silence", "interruption", "phrase"} <= {e["type"] for e in lines}
     assert all({"t", "type", "at", "message"} <= e.keys() for e in lines)
