@@ -360,7 +360,7 @@ def test_waiting_work_is_bounded():
     assert fake.started.acquire(timeout=5)
     for start in range(10, 40, 4):  # eight pieces of 3 s while the recogniser is busy
         worker.submit(piece(A, float(start), start + 3.0))
-    assert worker.dropped_s[A] == pytest.approx(15.0)  # only the newest 9 s wait
+    assert worker.dropped_s[A] == pytest.approx(15.0)  # what ended 10 s before the newest piece is dropped
     fake.go.set()
     results = worker.close()
     assert sorted(r.piece.start for r in results) == [0.0, 30.0, 34.0, 38.0]

@@ -12,9 +12,10 @@ call cannot be interrupted once started.  So the worker decides what to spend ca
    before what waited longer, so an alert about it is still fresh; the older ones follow;
 3. shorten the context: an agent call holds at most `agent_joint_s` of speech (the newest), so
    its words come back after one short decode rather than after a whole window's worth;
-4. never unbounded: beyond `agent_keep_s` / `customer_keep_s` of waiting speech the oldest is
-   dropped — the live transcript skips it, the report at the end has it (it is `coach analyze`
-   of the whole recording).
+4. never unbounded: speech still waiting `agent_keep_s` / `customer_keep_s` after the newest
+   piece of that party ended is dropped — an alert from it could only be about a moment long
+   past; the live transcript skips it, the report at the end has it (`coach analyze` of the
+   whole recording).
 
 `lag` says how far behind it is: the age of the oldest agent speech still waiting for text.
 """
@@ -141,7 +142,7 @@ class RecognitionWorker:
     """
 
     def __init__(self, recognizer: Recognizer, agent_joint_s: float = 8.0, customer_joint_s: float = 20.0,
-                 agent_keep_s: float = 60.0, customer_keep_s: float = 60.0):
+                 agent_keep_s: float = 30.0, customer_keep_s: float = 60.0):
         self._recognizer = recognizer
         self._joint = {Speaker.AGENT: agent_joint_s, Speaker.CUSTOMER: customer_joint_s}
         self._keep = {Speaker.AGENT: agent_keep_s, Speaker.CUSTOMER: customer_keep_s}
@@ -159,7 +160,7 @@ class RecognitionWorker:
         with self._lock:
             waiting = self._waiting[piece.speaker]
             waiting.append(piece)
-            while sum(p.speech_s for p in waiting) > self._keep[piece.speaker]:
+            while waiting[0].end < piece.end - self._keep[piece.speaker]:
                 dropped = waiting.pop(0)
                 self.dropped_s[piece.speaker] += dropped.speech_s
                 log.info("live: %s speech %.1f–%.1f s left to the report (recognition behind)",

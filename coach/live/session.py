@@ -56,7 +56,7 @@ class LiveOptions:
     customer_batch_s: float = 20.0  # the customer's speech is recognised this much at a time
     agent_joint_s: float = 8.0  # waiting agent speech recognised together in one call, at most
     customer_joint_s: float = 20.0  # … and customer speech (within one model window)
-    agent_keep_s: float = 60.0  # waiting agent speech beyond this is left to the report
+    agent_keep_s: float = 30.0  # agent speech still waiting this long after the newest piece is left to the report
     customer_keep_s: float = 60.0  # … and customer speech
     rate_window_s: float = 30.0  # the rolling speaking rate looks this far back
     rate_min_speech_s: float = 10.0  # … and says nothing on less speech than this

@@ -57,8 +57,9 @@ class SilenceWatcher:
         self._reminders = 0
 
     def heard(self, utterance: Utterance) -> None:
-        last = self._last_agent
-        if utterance.speaker is Speaker.AGENT and utterance.transcribed and (last is None or utterance.start >= last[0].start):
+        if utterance.speaker is not Speaker.AGENT or not utterance.transcribed:
+            return
+        if self._last_agent is None or utterance.start >= self._last_agent[0].start:
             self._last_agent = (utterance, asks_to_hold(utterance, self.lexicon))
 
     def update(self, activity: Activity, now: float) -> list[LiveEvent]:
