@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coach.pipeline import Analyzer, Channel  # noqa: E402
+from coach.models import Models  # noqa: E402
+from coach.pipeline import Channel, analyze  # noqa: E402
 from tests.fixtures.calls import SCENARIOS, render  # noqa: E402
 from tests.fixtures.compare import Comparison, compare  # noqa: E402
 from tests.fixtures.realcalls import HELD_OUT, REAL_SCENARIOS, TUNE  # noqa: E402
@@ -49,7 +50,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench_accuracy.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="coach-accuracy-"))
-    analyzer = Analyzer()
+    models = Models.load()
     results, ok = {}, True
     for name_of_set in args.sets:
         names = [n for n in SETS[name_of_set] if not args.only or n in args.only]
@@ -58,7 +59,7 @@ def main() -> int:
         print(f"\n== {name_of_set} ({len(names)} calls)")
         print(f"{'call':<20}{'rate':>7}{'ASR':>7}{'syl':>7}{'time':>7}{'silences':>10}{'bound s':>9}{'interr.':>9}"
               f"{'monotone':>10}{'forbidden':>11}{'untr.':>6}{'x RT':>6}  misses")
-        rows = [_row(analyzer, ALL_SCENARIOS[name], work) for name in names]
+        rows = [_row(models, ALL_SCENARIOS[name], work) for name in names]
         summary = summarise(rows, RATE_TARGETS[name_of_set])
         print()
         for target, (value, passed) in summary.items():
@@ -71,11 +72,11 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def _row(analyzer: Analyzer, scenario, work: Path) -> Comparison:
+def _row(models: Models, scenario, work: Path) -> Comparison:
     path = render(scenario, work)
     labels = json.loads(path.with_name(f"{scenario.name}.labels.json").read_text(encoding="utf-8"))
     began = time.perf_counter()
-    report = analyzer.analyze(path, Channel(scenario.agent_channel))
+    report = analyze(models, path, Channel(scenario.agent_channel))
     speed = (time.perf_counter() - began) / labels["duration_s"]
     row = compare(report, labels)
 

@@ -98,9 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: at Ctrl-C)")
     lv.add_argument("--from-file", metavar="CALL", help="feed this recording through the live path instead of a device")
     lv.add_argument("--speed", type=float, default=1.0, metavar="X", help="with --from-file: X times real time (default 1)")
-    lv.add_argument("--events", metavar="OUT.jsonl", help="write one JSON object per event")
-    lv.add_argument("--wav", metavar="OUT.wav", help="where to save the recording (default: live-DATE-TIME.wav here)")
-    lv.add_argument("--json", metavar="OUT", help="where to write the report (default: beside the recording)")
+    lv.add_argument("--dir", metavar="DIR", help="folder for this session's recording, report and events "
+                    "(default: a new folder ~/coach-live/DATE-TIME)")
+    lv.add_argument("--events", metavar="OUT.jsonl", help="one JSON object per event (default: events.jsonl in the folder)")
+    lv.add_argument("--wav", metavar="OUT.wav", help="where to save the recording (default: call.wav in the folder)")
+    lv.add_argument("--json", metavar="OUT", help="where to write the report (default: report.json in the folder)")
     lv.add_argument("--no-mask", action="store_true",
                     help="show phone, ID-card and bank-card numbers in the events and the report (masked by default)")
     lv.add_argument("--quiet", action="store_true", help="no live view and no terminal report")
@@ -280,14 +282,14 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _live(args: argparse.Namespace) -> int:
     import json
-    import time
 
-    from coach.live.capture import DeviceSource, FileSource, Recorder, list_devices
     from coach.config import load_options
+    from coach.live.capture import DeviceSource, FileSource, Recorder, list_devices, session_folder
     from coach.live.session import LiveSession, run
     from coach.live.view import LineView, PanelView
     from coach.masking import mask_event, mask_report
-    from coach.pipeline import Analyzer, Channel
+    from coach.models import Models
+    from coach.pipeline import Channel, analyze
     from coach.scorecard import load_scorecard
     from coach.writers import FILE_WRITERS, write_terminal
 
@@ -298,45 +300,55 @@ def _live(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise CoachError(f"--duration {args.duration} is not a length: give seconds above 0")
     options = load_options(args.config)
-    wav = Path(args.wav or time.strftime("live-%Y%m%d-%H%M%S.wav"))
-    report_path = Path(args.json) if args.json else wav.with_suffix(".json")
+    folder = None if args.wav and args.json and args.events else session_folder(args.dir)
+    wav = Path(args.wav) if args.wav else folder / "call.wav"
+    report_path = Path(args.json) if args.json else folder / "report.json"
+    events_path = Path(args.events) if args.events else folder / "events.jsonl"
     source = FileSource(args.from_file, args.speed) if args.from_file else DeviceSource(args.device, args.channels)
     try:
         recorder = Recorder(wav, source.channels)
-        analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon,
-                            scorecard=load_scorecard(args.scorecard, args.lexicon))
-        events = open(args.events, "w", encoding="utf-8") if args.events else None
+        events = open(events_path, "w", encoding="utf-8")
     except BaseException:
         source.stop()
         raise
     agent_index = 1 if args.agent_channel == "right" and source.channels == 2 else 0
     band = (options.rate.target_min, options.rate.target_max)
-    view = LineView(open(os.devnull, "w")) if args.quiet else \
-        PanelView(options.silence.min_s, band) if sys.stdout.isatty() else LineView()
+    view = LineView(open(os.devnull, "w"), open(os.devnull, "w")) if args.quiet else \
+        PanelView(options.silence.min_s, band, mask=not args.no_mask) if sys.stdout.isatty() else LineView()
 
     def on_event(event) -> None:
         if not args.no_mask:
             event = mask_event(event)
-        if events:
-            events.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
-            events.flush()  # an event written is an event kept, whatever happens next
+        events.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        events.flush()  # an event written is an event kept, whatever happens next
         view.event(event)
 
     with view:
-        session = LiveSession(analyzer, source.channels, agent_index, on_event=on_event, clock=source.arrived_s)
         try:
+            view.status("正在加载模型…")
+            models = Models.load(options, model_dir=args.model, lexicon_dirs=args.lexicon,
+                                 scorecard=load_scorecard(args.scorecard, args.lexicon))
+            session = LiveSession(models, source.channels, agent_index, on_event=on_event, clock=source.arrived_s)
+            view.status("正在监听（Ctrl-C 结束）")
             run(source, session, recorder, args.duration, on_state=view.state)
+        except BaseException:
+            source.stop()
+            recorder.close()
+            raise
         finally:
-            if events:
-                events.close()
-    print(f"recording saved: {wav} ({session.analysed_s:.1f} s)", file=sys.stderr)
-    report = analyzer.analyze(wav, Channel(args.agent_channel))
+            events.close()
+    print(f"recording saved: {wav} ({session.received_s:.1f} s); analysing the whole call…", file=sys.stderr)
+    report = analyze(models, wav, Channel(args.agent_channel))
     if not args.no_mask:
         report = mask_report(report)
     if not args.quiet:
         write_terminal(report, sys.stdout)
     FILE_WRITERS["json"].write(report, report_path)
-    print(f"report: {report_path}", file=sys.stderr)
+    saved = [wav, report_path, events_path]
+    if folder is not None and all(p.parent == folder for p in saved):
+        print(f"saved in {folder}/: {', '.join(p.name for p in saved)}", file=sys.stderr)
+    else:
+        print("saved: " + ", ".join(str(p) for p in saved), file=sys.stderr)
     return 0
 
 

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 
 from coach.results import Evidence, Report, ScoreItem
 
-if TYPE_CHECKING:  # coach.live.session brings the whole pipeline; masking needs only the event's shape
-    from coach.live.session import LiveEvent
+if TYPE_CHECKING:  # masking needs only the event's shape
+    from coach.live.events import LiveEvent
 
 MASK = "*"
 _KEEP_HEAD, _KEEP_TAIL = 3, 4

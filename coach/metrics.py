@@ -219,3 +219,11 @@ def qa_figures(agent_talk: Sequence[Utterance], customer_talk: Sequence[Utteranc
         hold_s=round(sum(s.duration for s in silences if s.hold), 2),
         rate_gap=round(rates[0] - rates[1], 1) if None not in rates else None,
     )
+
+
+def ongoing_silence(activity: dict[Speaker, Sequence[Span]], now: float, options: SilenceOptions) -> Silence | None:
+    """The silence still going on at `now`, once it is longer than `min_s` (live mode): `silences`
+    with the next words taken to start at `now`, since they have not been said yet."""
+    until_now = {**activity, Speaker.AGENT: [*activity.get(Speaker.AGENT, ()), Span(now, now)]}
+    found = silences(until_now, options)
+    return found[-1] if found and found[-1].end == round(now, 2) else None

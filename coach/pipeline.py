@@ -17,19 +17,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 
 from coach import metrics, scoring, syllables
 from coach.asr import transcribe_turns
 from coach.audio import SAMPLE_RATE, Audio, load_audio
-from coach.config import Options
 from coach.models import Models
 from coach.phrases import check_script, mark_holds
 from coach.pitch import contour, pitch_stats, track_f0
 from coach.results import Layout, Party, Report, Source, Span, Speaker, UtterancePitch
-from coach.scorecard import Scorecard
 from coach.vad import mask_to_spans
 
 log = logging.getLogger(__name__)
@@ -138,20 +136,6 @@ def analyze(models: Models, path: str | Path, agent_channel: Channel = Channel.L
         qa=metrics.qa_figures(agent_talk, customer_talk, silences, rate, customer_rate),
     )
     return replace(report, score=scoring.score(report, models.scorecard))
-
-
-class Analyzer:
-    """`Models` and `analyze` together, for callers that hold one of each."""
-
-    def __init__(self, options: Options = Options(), model_dir: str | Path | None = None,
-                 lexicon_dirs: Sequence[str | Path] = (), scorecard: Scorecard | None = None):
-        self.models = Models.load(options, model_dir, lexicon_dirs, scorecard)
-        self.options, self.detector, self.recognizer = options, self.models.detector, self.models.recognizer
-        self.matcher, self.pitch_options = self.models.matcher, options.pitch
-
-    def analyze(self, path: str | Path, agent_channel: Channel = Channel.LEFT,
-                progress: Progress | None = None) -> Report:
-        return analyze(self.models, path, agent_channel, progress)
 
 
 def other(who: Speaker) -> Speaker:

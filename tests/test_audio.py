@@ -168,7 +168,8 @@ def test_dc_offset_is_removed_and_the_speech_kept(tmp_path, voice, offset):
 
 @pytest.mark.parametrize("f0", [75.0, 90.0, 120.0])
 def test_a_low_male_voice_keeps_its_pitch_through_the_high_pass(tmp_path, f0):
-    from coach.pitch import PitchOptions, pitch_stats, track_f0
+    from coach.config import PitchOptions
+    from coach.pitch import pitch_stats, track_f0
     from coach.results import Span
 
     n = 2 * SAMPLE_RATE

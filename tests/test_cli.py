@@ -5,7 +5,7 @@ one `error: …` line on stderr that names the file and says what to do, a
 non-zero exit code and never a traceback; with several calls the good ones are
 still analysed.  Truncated and silent recordings are not failures.
 
-Every `analyze` run builds the Analyzer (loads Whisper, ~3 s) before it opens
+Every `analyze` run loads the models (Whisper, ~3 s) before it opens
 the first file, so cases share a few multi-file invocations.
 """
 

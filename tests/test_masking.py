@@ -65,7 +65,7 @@ def test_mask_report_covers_every_text_a_writer_prints():
 
 
 def test_mask_event_masks_the_message_and_quoted_texts_only():
-    from coach.live.session import EventType, LiveEvent
+    from coach.live.events import EventType, LiveEvent
 
     event = LiveEvent(12.5, EventType.PHRASE, 10.0, "服务禁语「不清楚13812345678」",
                       {"heard": "不清楚13812345678", "phrase": "不清楚", "end": 11.2})

@@ -10,7 +10,7 @@ without analysis.  Each result is written in its own transaction as soon as it
 arrives, so a batch killed at any moment loses only the recordings in flight, and a
 rerun does exactly those.
 
-Workers are processes that build one `Analyzer` each (the Whisper model is loaded once
+Workers are processes that build one `Models` each (the Whisper model is loaded once
 per worker): local ones from a pebble `ProcessPool`, or Ray actors on a cluster
 (`--ray ADDRESS`).  Either way the results come back to this process, the only writer.
 A local worker that dies (the out-of-memory killer) costs only the recording it held:
@@ -61,7 +61,7 @@ RETRY = "retry"
 
 @dataclass(frozen=True)
 class Settings:
-    """What a worker needs to build its Analyzer; its hash decides what must be redone."""
+    """What a worker needs to build its models; its hash decides what must be redone."""
 
     options: Options
     model_dir: str | None = None
@@ -262,22 +262,22 @@ def _moved_here(rec: Recording, candidates: Sequence[Stored], claimed: set[str])
 
 # ----------------------------------------------------------------------------- work
 class Worker:
-    """One analysis process's state: the Analyzer, built once."""
+    """One analysis process's state: the models, built once."""
 
     def __init__(self, settings: Settings):
-        from coach.pipeline import Analyzer
+        from coach.models import Models
 
         self.settings_sha = settings.fingerprint()
-        self.analyzer = Analyzer(settings.options, model_dir=settings.model_dir, lexicon_dirs=settings.lexicon_dirs,
-                                 scorecard=settings.scorecard)
+        self.models = Models.load(settings.options, model_dir=settings.model_dir, lexicon_dirs=settings.lexicon_dirs,
+                                  scorecard=settings.scorecard)
 
     def run(self, recording: Recording, content_sha: str) -> Outcome:
-        from coach.pipeline import Channel
+        from coach.pipeline import Channel, analyze
         from coach.schema import report_to_dict
 
         report, error = None, None
         try:
-            report = report_to_dict(self.analyzer.analyze(recording.source, Channel(recording.agent_channel)))
+            report = report_to_dict(analyze(self.models, recording.source, Channel(recording.agent_channel)))
         except CoachError as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 — one bad recording must not stop a night's batch
