@@ -167,3 +167,25 @@ def test_the_margin_over_the_noise_is_narrow_on_steady_noise_and_wide_on_wanderi
     assert 6 < noise_margin_db(babble, probs, options) <= 12
     # digital silence between the clips of a clean call is steady too
     assert noise_margin_db(np.full(2000, -100.0), probs, options) == options.noise_margin_db
+
+
+def test_an_edge_stopped_by_the_noise_is_carried_along_its_slope_under_it():
+    # A word rises 3 dB a frame from −49 dB (30 dB under its peak) at frame 20 to −19 at frame
+    # 30, falls back the same way from frame 50 to 60; line noise sits at −37 dB, so the first
+    # and last four frames of the word are under it.
+    levels = np.full(80, -37.0)
+    levels[20:30] = -49 + 3 * np.arange(10)
+    levels[30:50] = -19.0
+    levels[50:60] = -19 - 3 * np.arange(1, 11)
+    levels = np.maximum(levels, -37.0)
+    core = np.zeros(80, bool)
+    core[30:50] = True
+    allowed = levels > -35.0
+    options = VadOptions()
+    heard = np.flatnonzero(extend_to_voice(core, levels, allowed, options))
+    assert (heard[0], heard[-1]) == (25, 54)  # what stands above the noise
+    under = np.flatnonzero(extend_to_voice(core, levels, allowed, options, noise_top_db=-35.0))
+    assert abs(under[0] - 20) <= 1 and abs(under[-1] - 59) <= 1  # where the word really starts and ends
+    # a clean line (the noise far under the edge rule) moves nothing
+    assert np.array_equal(extend_to_voice(core, levels, allowed, options, noise_top_db=-94.0),
+                          extend_to_voice(core, levels, allowed, options))
