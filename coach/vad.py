@@ -39,7 +39,7 @@ _MAX_NOISE_MARGIN_DB = 12.0
 _SLOPE_FRAMES = 2  # a voice edge's slope is read over this many frames
 _AT_THE_NOISE_DB = 3.0  # an edge this close above the noise was stopped by it
 _MASKED_EDGE_S = 0.2
-_AUDIBLE_BLEED_SHARE = 0.5  # bleed is there when most frames under the other party rise above the noise
+_BLEED_SPREAD_DB = 2.5  # bleed follows the other voice within this (median absolute deviation)
 
 
 class SpeechDetector:
@@ -133,25 +133,26 @@ def estimate_coupling_db(own: np.ndarray, other: np.ndarray, other_active: np.nd
     """How many dB the other party's bleed sits below them in this channel.
 
     Frames where the other party talks and is the louder one hold their bleed in this
-    channel; the median level difference there is the coupling.  Frames where this channel
-    is louder are left out: those are this party speaking, often wrongly in `other_active`
-    because silero hears this party's bleed over there.
+    channel.  Frames where this channel is louder are left out: those are this party
+    speaking, often wrongly in `other_active` because silero hears this party's bleed there.
+    Only frames above this channel's own noise (`audible`) count: where the bleed is buried
+    in line noise the level difference measures the noise, not the bleed.
 
-    Bleed only counts where this channel stands above its own noise floor (`audible`).  When
-    most of those frames are under it, the bleed is buried in line noise: it can invent no
-    speech, and the few audible frames left are this party talking at the same time — taking
-    them for bleed (a call with noise at −38 dBFS and a customer 10 dB quieter than the agent
-    read −13 dB of "bleed") cut the customer's words out of every barge-in.
+    Bleed is a copy of the other voice, so its difference to it is nearly constant: the
+    lower quartile of a tight cluster is the coupling (the few frames of this party talking
+    over the other sit above it).  A wide spread means no copy at all — the audible frames
+    are this party talking at the same time (a call with −38 dBFS noise and a customer 10 dB
+    quieter than the agent read −13 dB of "bleed" and cut the customer out of every barge-in).
     """
     candidates = other_active & ((own - other) < 0)
     if audible is not None:
-        if candidates.sum() < 10 or audible[candidates].mean() < _AUDIBLE_BLEED_SHARE:
-            return _FLOOR_DB
         candidates &= audible
     bleed = (own - other)[candidates]
     if len(bleed) < 10:
         return _FLOOR_DB
-    return float(np.median(bleed))
+    if np.median(np.abs(bleed - np.median(bleed))) > _BLEED_SPREAD_DB:
+        return _FLOOR_DB
+    return float(np.percentile(bleed, 25))
 
 
 def own_voice_frames(masks: list[np.ndarray], levels: list[np.ndarray], margin_db: float,

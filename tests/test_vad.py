@@ -120,16 +120,26 @@ def test_bleed_buried_in_line_noise_suppresses_nothing():
     # The agent talks at −20 dB in frames 0–999; the customer channel carries line noise at
     # −38 ± 1 dB (the agent's bleed, −42 dB, is under it) and the customer, 10 dB quieter than
     # the agent, talks over them in frames 800–999.  Those double-talk frames are the only
-    # audible ones under the agent: they are not bleed.
+    # audible ones under the agent: two voices moving independently, not a copy — not bleed.
     rng = np.random.default_rng(5)
     agent = np.full(1200, -70.0)
-    agent[:1000] = -20 + rng.normal(0, 1, 1000)
+    agent[:1000] = -20 + rng.normal(0, 4, 1000)
     customer = -38 + rng.normal(0, 1, 1200)
-    customer[800:1100] = -30 + rng.normal(0, 1, 300)
+    customer[800:1100] = -30 + rng.normal(0, 4, 300)
     audible = customer > -38 + 6
     assert estimate_coupling_db(customer, agent, np.arange(1200) < 1000, audible) == -100.0
     _, own = own_voice_frames([np.arange(1200) < 1000, customer > -35], [agent, customer], 6.0, [agent > -64, audible])
-    assert own[800:1000].mean() > 0.95  # the customer's words under the agent are kept
+    assert own[800:1000][audible[800:1000]].mean() > 0.95  # the customer's audible words under the agent are kept
+
+
+def test_bleed_partly_above_the_noise_is_measured_on_its_audible_peaks():
+    # bleed 20 dB under a voice that swings ±6 dB, in −40 dB noise: only its peaks are audible
+    rng = np.random.default_rng(9)
+    agent = -20 + rng.normal(0, 6, 2000)
+    customer = np.maximum(agent - 20 + rng.normal(0, 0.8, 2000), -40 + rng.normal(0, 0.5, 2000))
+    audible = customer > -38
+    assert audible.mean() < 0.5
+    assert estimate_coupling_db(customer, agent, np.ones(2000, bool), audible) == pytest.approx(-20.5, abs=1.0)
 
 
 def test_audible_bleed_is_still_measured():
