@@ -35,7 +35,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             for u in report.utterances
         ],
         "untranscribed": [{"speaker": u.speaker.value, "start": u.start, "end": u.end, "syllables": u.syllables}
-                          for u in report.utterances if not u.transcribed and u.syllables],
+                          for u in report.utterances if not u.transcribed],
         "speaking_rate": {
             **_rate(report.rate),
             "per_utterance": [
