@@ -116,3 +116,14 @@ def test_missing_model_is_a_clear_error(tmp_path):
 ])
 def test_a_segment_cut_in_a_decoding_loop_keeps_the_speech_before_it(words, kept):
     assert before_loop(words) == kept
+
+
+def test_a_tail_whisper_barely_believed_in_is_dropped():
+    from coach.whisper import without_unlikely_tail
+
+    said = [Word(8.0, 8.2, "迪", 0.53), Word(8.2, 8.4, "卡", 0.92), Word(9.3, 9.5, "专", 0.24),
+            Word(9.8, 10.0, "市", 0.46)]
+    tail = [Word(10.0, 10.3, "请", 0.02), Word(10.3, 10.3, "注意", 0.06)]
+    assert without_unlikely_tail(said + tail) == said
+    assert without_unlikely_tail(said) == said  # a real word of 0.24 stays
+    assert without_unlikely_tail(tail) == []
