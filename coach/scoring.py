@@ -10,7 +10,7 @@ the etiquette being followed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from coach.results import Evidence, PhraseHit, Report, Score, ScoreItem, Speaker, Verdict
 from coach.scorecard import Measure, Scorecard, ScorecardItem
@@ -42,13 +42,15 @@ def score(report: Report, scorecard: Scorecard) -> Score:
 def _score_item(report: Report, item: ScorecardItem) -> ScoreItem:
     found = _MEASURES[item.measure](report, item)
     hits = len(found.evidence)
-    if found.points is not None:
-        points = found.points
-    else:
-        severities = found.severities or ("",) * hits
-        points = max(0.0, item.points - sum(item.deduction(s) for s in severities[item.allowed:]))
+    points = found.points if found.points is not None else deducted(item, found.severities or ("",) * hits)
     return ScoreItem(item.label, round(points, 1), item.points, found.detail, found.evidence,
                      measure=item.measure.value, critical=item.critical, hits=hits)
+
+
+def deducted(item: ScorecardItem, severities: Sequence[str]) -> float:
+    """The points left of a "deduct per hit" item after hits of these severities ("" for none),
+    the first ``allowed`` of them free (also used to rescore a call after a person's review)."""
+    return max(0.0, item.points - sum(item.deduction(s) for s in severities[item.allowed:]))
 
 
 def _rate(report: Report, item: ScorecardItem) -> _Found:

@@ -58,10 +58,12 @@ def script_policy(script: str) -> str:
             f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'self'")
 
 
-def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: str | None = None) -> str:
-    """The report page as text; ``back_link`` adds a link back (to the `coach serve` list)."""
+def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: str | None = None, *,
+                template: str = "report.html.j2", extra: dict[str, Any] | None = None) -> str:
+    """The report page as text; ``back_link`` adds a link back (to the `coach serve` list).
+    `coach serve` renders its call page, a ``template`` extending this one, with ``extra`` values."""
     env = environment()
-    script = env.get_template("report.js").render()
+    script = report_script()
     duration = max(report.duration_s, 0.1)
     view = {
         "report": report,
@@ -79,8 +81,14 @@ def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: s
         "policy": script_policy(script),
         "back_link": back_link,
         "width": WIDTH,
+        **(extra or {}),
     }
-    return env.get_template("report.html.j2").render(**view)
+    return env.get_template(template).render(**view)
+
+
+def report_script() -> str:
+    """The page's one inline script (its hash is in the page's Content-Security-Policy)."""
+    return environment().get_template("report.js").render()
 
 
 def write_html(report: Report, destination: str | Path) -> None:
