@@ -529,7 +529,7 @@ class App:
         if not self.accounts:
             return Response.redirect("/")
         name, password = request.form.get("name", "").strip(), request.form.get("password", "")
-        keys = (f"name:{name}", f"client:{request.client}")
+        keys = (name, request.client)
         if self.throttle.blocked(*keys):
             return self.login_page(request, visitor, "登录失败次数过多，请 5 分钟后再试。", HTTPStatus.TOO_MANY_REQUESTS)
         user = accounts.authenticate(self.ws, name, password)

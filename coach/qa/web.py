@@ -34,7 +34,8 @@ COOKIE = "__Host-coach"  # __Host-: Secure, Path=/, no Domain — the browser en
 SESSION_IDLE_S = 8 * 3600  # a working day's pause
 SESSION_MAX_S = 12 * 3600  # then log in again, whatever
 MAX_SESSIONS = 10_000  # anonymous sessions (a login form's token) are dropped oldest first beyond this
-LOGIN_FAILURES, LOGIN_WINDOW_S = 5, 300  # this many failed logins of a name or a client in the window: wait
+# Failed logins in the window after which a name (or, more, one client: an office behind one address) waits.
+LOGIN_FAILURES_PER_NAME, LOGIN_FAILURES_PER_CLIENT, LOGIN_WINDOW_S = 5, 20, 300
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -208,25 +209,27 @@ def cross_site(request: Request, origin: str) -> bool:
 
 
 class Throttle:
-    """Failed logins per user name and per client: after LOGIN_FAILURES in LOGIN_WINDOW_S, wait."""
+    """Failed logins per user name and per client: past the limit within LOGIN_WINDOW_S, wait
+    (password guessing slows to a crawl; scrypt already makes each guess cost ~0.3 s)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def blocked(self, *keys: str) -> bool:
+    def blocked(self, name: str, client: str) -> bool:
         now = time.monotonic()
         with self._lock:
-            return any(len(self._recent(key, now)) >= LOGIN_FAILURES for key in keys)
+            return (len(self._recent(f"name:{name}", now)) >= LOGIN_FAILURES_PER_NAME
+                    or len(self._recent(f"client:{client}", now)) >= LOGIN_FAILURES_PER_CLIENT)
 
-    def failed(self, *keys: str) -> None:
+    def failed(self, name: str, client: str) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in keys:
+            for key in (f"name:{name}", f"client:{client}"):
                 self._recent(key, now).append(now)
 
     def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque(maxlen=LOGIN_FAILURES))
+        times = self._failures.setdefault(key, deque(maxlen=LOGIN_FAILURES_PER_CLIENT))
         self._failures.move_to_end(key)
         while len(self._failures) > MAX_SESSIONS:  # names an attacker makes up must not fill the memory
             self._failures.popitem(last=False)
