@@ -160,7 +160,12 @@ def test_search_filters_sorting_and_agents_on_both_databases(team):
         customer, agent = callindex.quotes(ws, [found[0]["recording_id"]], "不清楚")[found[0]["recording_id"]]
         assert (customer["speaker"], customer["text"]) == ("customer", CUSTOMER_UNSURE)  # in time order
         assert (agent["speaker"], agent["text"]) == ("agent", UNSURE_LINE)
+        assert [r["call_id"] for r in callindex.list_calls(ws, CallQuery(q="也不清"))] == ["a002-1112"]
+        assert [r["call_id"] for r in callindex.list_calls(ws, CallQuery(q="套餐"))] == ["a002-1112"]  # two characters
+        assert [r["call_id"] for r in callindex.list_calls(ws, CallQuery(q="餐"))] == ["a002-1112"]  # one
+        assert callindex.list_calls(ws, CallQuery(q="不清楚吧")) == []  # every pair is there, not in this order
         assert callindex.list_calls(ws, CallQuery(q="%")) == []  # what a user types is text, not a pattern
+        assert callindex.list_calls(ws, CallQuery(q='"')) == [] and callindex.list_calls(ws, CallQuery(q="AND")) == []
         assert callindex.list_calls(ws, CallQuery(q="13812345678")) == []  # the index holds masked text
         by_team = callindex.list_calls(ws, CallQuery(team="二组"))
         assert {r["call_id"] for r in by_team} == {"b001-1113", "b001-1116", "broken"}
@@ -191,7 +196,12 @@ def test_the_index_follows_new_relabelled_and_deleted_recordings(tmp_path):
                          .values(analysed_at="2026-11-21T08:00:00Z", report=json.dumps(
                              {**scored(make_walkthrough_report("x.wav")), "qa": {"hold_s": 42.0}})))
             conn.execute(sa.delete(recordings).where(recordings.c.call_id == "broken"))
-        assert callindex.sync(ws, CARD) == 1  # only the re-analysed call is read again
+            conn.execute(sa.update(recordings).where(recordings.c.call_id == "a002-1112")
+                         .values(analysed_at="2026-11-21T08:00:00Z",
+                                 report=json.dumps(scored(make_walkthrough_report("y.wav")))))
+        assert callindex.list_calls(ws, CallQuery(q="不清楚"))  # until the index catches up
+        assert callindex.sync(ws, CARD) == 2  # only the re-analysed calls are read again
+        assert callindex.list_calls(ws, CallQuery(q="不清楚")) == []  # its old words are out of the search
         rows = {r["call_id"]: r for r in callindex.list_calls(ws, CallQuery())}
         assert rows["a001-1117"]["agent_id"] == "A009" and rows["a001-1110"]["hold_s"] == 42.0
         assert "broken" not in rows

@@ -247,6 +247,21 @@ def test_a_page_asked_for_under_another_host_name_is_refused(server):
     assert server.request("GET", "/", headers={"Host": f"localhost:{server.port}"})[0] == 200
 
 
+def test_agents_page_shows_weekly_trends_with_week_labels_and_costly_items(server):
+    status, page = server.get("/agents")
+    assert status == 200
+    assert re.findall(r'<a href="/\?agent=([^"]+)">', page) == ["A001", "A002", "B001"]
+    a001 = page[page.index('data-agent="A001"'):page.index('data-agent="A002"')]
+    # Weekly means 60.7 → 68.2 → 95 on a fixed 0–100 scale 40 px high: the line climbs.
+    points = re.search(r'<polyline points="([^"]+)"', a001).group(1).split()
+    assert [float(p.split(",")[1]) for p in points] == pytest.approx([40 - 60.7 * 0.4, 40 - 68.2 * 0.4, 40 - 95 * 0.4],
+                                                                    abs=0.06)
+    assert re.findall(r'<text [^>]*>(\d+)</text>', a001) == ["45", "46", "47"] and "11-02 起" in a001
+    assert "+34.3" in a001 and "服务禁语" in a001.split('class="costly"')[1][:40]
+    b001 = page[page.index('data-agent="B001"'):]
+    assert "未评分 1" in b001 and "失败 1" in b001 and ">52.7<" in b001  # the unscored call is out of the mean
+
+
 def test_a_post_without_its_csrf_token_or_from_another_site_is_refused(own_db):
     local = Server(own_db)
     try:
@@ -523,7 +538,8 @@ def test_in_chromium_search_finds_the_call_and_quotes_the_line_and_every_page_is
             screenshot(browser, name)
         browser.get(team.url + "agents")
         trend = browser.find_element("css selector", 'tr[data-agent="A001"]')
-        assert "W45" in trend.text and "W47" in trend.text
+        labels = [t.text for t in trend.find_elements("css selector", "svg.trend text")]
+        assert labels == ["45", "46", "47"] and "第 45 周 11-02 起" in trend.text
         assert all((SCREENSHOTS / n).stat().st_size > 10_000 for n in ("serve-agents.png", "serve-search.png"))
 
 

@@ -25,7 +25,9 @@ from coach.qa.findings import (
     Finding, ItemScore, ReviewedScore, added_finding, applicable_items, lost_points, machine_findings, reviewed_score,
     why_not_rescorable,
 )
-from coach.qa.workspace import Workspace, added, appeals, calls, findings, item_loss, lines, recordings, reviews
+from coach.qa.workspace import (
+    GRAMS, LINE_KEY, Workspace, added, appeals, calls, findings, item_loss, lines, recordings, reviews,
+)
 from coach.scorecard import Measure, Scorecard
 
 log = logging.getLogger(__name__)
@@ -40,24 +42,14 @@ _META = ("source", "call_id", "agent_id", "team", "call_date", "status", "error"
 # ----------------------------------------------------------------------------- keeping it current
 def sync(ws: Workspace, scorecard: Scorecard, progress: Callable[[int, int], None] | None = None) -> int:
     """Bring the index up to date with ``recordings``; returns how many calls were indexed again."""
-    r = recordings.c
-    with ws.reading() as conn:
-        current = {row.id: row for row in conn.execute(sa.select(r.id, r.analysed_at, *[r[m] for m in _META]))}
-    c = calls.c
-    with ws.reading(ws.cache) as conn:
-        indexed = {row.recording_id: row for row in conn.execute(
-            sa.select(c.recording_id, c.analysed_at, c.index_version, *[c[m] for m in _META]))}
-    stale = [i for i, row in current.items() if i not in indexed or indexed[i].analysed_at != row.analysed_at
-             or indexed[i].index_version != INDEX_VERSION]
-    relabelled = [i for i, row in current.items() if i in indexed and i not in set(stale)
-                  and any(getattr(indexed[i], m) != getattr(row, m) for m in _META)]
-    gone = [i for i in indexed if i not in current]
+    stale, relabelled, gone = (_changes_in_sql if ws.cache is ws.main else _changes_in_python)(ws)
     if gone or relabelled:
         with ws.writing(ws.cache) as conn:
             _delete(conn, gone)
-            for i in relabelled:
-                meta = {m: getattr(current[i], m) for m in _META}
-                conn.execute(sa.update(calls).where(c.recording_id == i).values(**meta, week=_week(meta["call_date"])))
+            for meta in relabelled:
+                i = meta.pop("id")
+                conn.execute(sa.update(calls).where(calls.c.recording_id == i)
+                             .values(**meta, week=_week(meta["call_date"])))
                 conn.execute(sa.update(item_loss).where(item_loss.c.recording_id == i)
                              .values(agent_id=meta["agent_id"]))
     for n in range(0, len(stale), BATCH):
@@ -65,6 +57,41 @@ def sync(ws: Workspace, scorecard: Scorecard, progress: Callable[[int, int], Non
         if progress:
             progress(min(n + BATCH, len(stale)), len(stale))
     return len(stale)
+
+
+_Changes = tuple[list[int], list[dict[str, Any]], list[int]]  # (to index again, new labels, deleted)
+
+
+def _changes_in_sql(ws: Workspace) -> _Changes:
+    """What changed since the last sync, found by joins in the database (~0.1 s on 100,000 calls)."""
+    r, c = recordings.c, calls.c
+    joined = recordings.outerjoin(calls, c.recording_id == r.id)
+    differs = sa.or_(*[c[m].is_distinct_from(r[m]) for m in _META])
+    with ws.reading() as conn:
+        stale = conn.scalars(sa.select(r.id).select_from(joined).where(sa.or_(
+            c.recording_id.is_(None), c.analysed_at != r.analysed_at, c.index_version != INDEX_VERSION))).all()
+        relabelled = [row._asdict() for row in conn.execute(
+            sa.select(r.id, *[r[m] for m in _META]).select_from(joined)
+            .where(c.analysed_at == r.analysed_at, c.index_version == INDEX_VERSION, differs))]
+        gone = conn.scalars(sa.select(c.recording_id).select_from(calls.outerjoin(recordings, r.id == c.recording_id))
+                            .where(r.id.is_(None))).all()
+    return list(stale), relabelled, list(gone)
+
+
+def _changes_in_python(ws: Workspace) -> _Changes:
+    """The same, for an index kept apart from a read-only database: both sides read and compared here."""
+    r, c = recordings.c, calls.c
+    with ws.reading() as conn:
+        current = {row.id: row for row in conn.execute(sa.select(r.id, r.analysed_at, *[r[m] for m in _META]))}
+    with ws.reading(ws.cache) as conn:
+        indexed = {row.recording_id: row for row in conn.execute(
+            sa.select(c.recording_id, c.analysed_at, c.index_version, *[c[m] for m in _META]))}
+    stale = [i for i, row in current.items() if i not in indexed or indexed[i].analysed_at != row.analysed_at
+             or indexed[i].index_version != INDEX_VERSION]
+    fresh = set(current) - set(stale)
+    relabelled = [{"id": i, **{m: getattr(current[i], m) for m in _META}} for i in fresh
+                  if any(getattr(indexed[i], m) != getattr(current[i], m) for m in _META)]
+    return stale, relabelled, [i for i in indexed if i not in current]
 
 
 def reindex(ws: Workspace, scorecard: Scorecard, ids: Sequence[int]) -> None:
@@ -81,6 +108,8 @@ def reindex(ws: Workspace, scorecard: Scorecard, ids: Sequence[int]) -> None:
             values = [v for e in entries for v in (e[key] if isinstance(e[key], list) else [e[key]])]
             if values:
                 conn.execute(sa.insert(table), values)
+        if conn.dialect.name == "sqlite":
+            _add_grams(conn, [line for e in entries for line in e["lines"]])
 
 
 @dataclass(frozen=True)
@@ -188,8 +217,30 @@ def _week(call_date: str | None) -> str | None:
 def _delete(conn: Connection, ids: Sequence[int]) -> None:
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
+        if conn.dialect.name == "sqlite":
+            # A contentless full-text index forgets a row only when told what it held.
+            old = conn.execute(sa.select(lines.c.recording_id, lines.c.n, lines.c.text)
+                               .where(lines.c.recording_id.in_(chunk))).all()
+            _add_grams(conn, [row._asdict() for row in old], command="delete")
         for table in (calls, lines, findings, item_loss):
             conn.execute(sa.delete(table).where(table.c.recording_id.in_(chunk)))
+
+
+def _add_grams(conn: Connection, rows: list[dict[str, Any]], command: str | None = None) -> None:
+    values = [{"key": row["recording_id"] * LINE_KEY + row["n"], "grams": _grams(row["text"])}
+              for row in rows if row["n"] < LINE_KEY]
+    if not values:
+        return
+    if command:
+        conn.execute(sa.text(f"INSERT INTO {GRAMS}({GRAMS}, rowid, grams) VALUES ('{command}', :key, :grams)"), values)
+    else:
+        conn.execute(sa.text(f"INSERT INTO {GRAMS}(rowid, grams) VALUES (:key, :grams)"), values)
+
+
+def _grams(text: str) -> str:
+    """Overlapping character pairs, a word each: 不清楚 → "不清 清楚" (a phrase search for the
+    pairs of the words finds every line that contains them, and some more that are then checked)."""
+    return " ".join(text[i:i + 2] for i in range(len(text) - 1))
 
 
 # ----------------------------------------------------------------------------- the call list
@@ -224,12 +275,17 @@ class CallQuery:
 
 def list_calls(ws: Workspace, query: CallQuery, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
     column = SORTS[query.sort]
-    order = column.desc() if query.descending else column.asc()
     # Missing values (no date, mono interruptions, not scored) go last whichever way the sort goes.
-    select = (sa.select(calls).where(*_conditions(ws, query))
-              .order_by(column.is_(None), order, calls.c.recording_id.desc()).limit(limit).offset(offset))
+    order = (column.desc() if query.descending else column.asc()).nulls_last()
+    # The ids are sorted first and the rows fetched after: a sort that carries only (key, id)
+    # reaches page 900 of 100,000 calls in milliseconds, where whole rows took half a second.
+    ids = (sa.select(calls.c.recording_id).where(*_conditions(ws, query))
+           .order_by(order, calls.c.recording_id.desc()).limit(limit).offset(offset))
     with ws.reading(ws.cache) as conn:
-        return [row._asdict() for row in conn.execute(select)]
+        page = conn.scalars(ids).all()
+        rows = {row.recording_id: row._asdict() for chunk in range(0, len(page), BATCH)
+                for row in conn.execute(sa.select(calls).where(calls.c.recording_id.in_(page[chunk:chunk + BATCH])))}
+    return [rows[i] for i in page]
 
 
 def count_calls(ws: Workspace, query: CallQuery) -> tuple[int, int]:
@@ -245,8 +301,8 @@ def quotes(ws: Workspace, ids: Sequence[int], q: str) -> dict[int, list[dict[str
     {recording id: [{speaker, start, text}, …]}."""
     if not ids or not q:
         return {}
-    select = (sa.select(lines).where(lines.c.recording_id.in_(ids), _contains(ws, lines.c.text, q))
-              .order_by(lines.c.recording_id, lines.c.n))
+    select = sa.select(lines).where(lines.c.recording_id.in_(ids), *_saying(ws, q)[-1:]).order_by(
+        lines.c.recording_id, lines.c.n)
     found: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
     with ws.reading(ws.cache) as conn:
         for row in conn.execute(select):
@@ -286,14 +342,25 @@ def _conditions(ws: Workspace, query: CallQuery) -> list[sa.ColumnElement[bool]]
     elif query.review == "appealed":
         where.append(c.open_appeals > 0)
     if query.q:
-        where.append(c.recording_id.in_(sa.select(lines.c.recording_id).where(_contains(ws, lines.c.text, query.q))))
+        where.append(c.recording_id.in_(sa.select(lines.c.recording_id).where(*_saying(ws, query.q))))
     return where
 
 
-def _contains(ws: Workspace, column: sa.ColumnElement[str], text: str) -> sa.ColumnElement[bool]:
-    # instr/strpos rather than LIKE: no wildcard characters to escape in what a user typed.
-    position = sa.func.strpos(column, text) if ws.dialect == "postgresql" else sa.func.instr(column, text)
-    return position > 0
+def _saying(ws: Workspace, words: str) -> list[sa.ColumnElement[bool]]:
+    """Conditions on ``lines`` for the lines that contain ``words``.
+
+    Every line is checked with instr/strpos (not LIKE: nothing in what a user typed is a
+    wildcard).  On SQLite the full-text index of character pairs first narrows the lines to
+    those of the calls where the pairs occur in order — milliseconds instead of seconds on
+    100,000 calls; a single character is looked for in every line."""
+    found = (sa.func.strpos(lines.c.text, words) if ws.dialect == "postgresql"
+             else sa.func.instr(lines.c.text, words)) > 0
+    pairs = _grams(words)
+    if ws.dialect != "sqlite" or not any(ch.isalnum() for ch in pairs):
+        return [found]
+    candidates = sa.text(f"SELECT rowid / {LINE_KEY} AS call FROM {GRAMS} WHERE {GRAMS} MATCH :phrase") \
+        .bindparams(phrase='"' + pairs.replace('"', '""') + '"').columns(call=sa.Integer).subquery()
+    return [lines.c.recording_id.in_(sa.select(candidates.c.call)), found]
 
 
 # ----------------------------------------------------------------------------- per agent
@@ -328,62 +395,60 @@ class AgentFigures:
     costly: tuple[tuple[str, float], ...]  # (item, points lost per scored call), most costly first
 
 
-# (column, figure name) pairs averaged over the calls that have a value
+# (figure name, column) averaged over the calls that have a value (SQL's AVG leaves NULLs out)
 _MEANS = (("speaking_rate", "speaking_rate"), ("silences", "silences"), ("interruptions", "interruptions"),
-          ("forbidden_hits", "forbidden"), ("talk_listen", "talk_listen"), ("first_response_s", "first_response_s"),
+          ("forbidden", "forbidden_hits"), ("talk_listen", "talk_listen"), ("first_response_s", "first_response_s"),
           ("hold_s", "hold_s"), ("rate_gap", "rate_gap"))
 
 
 def agents_overview(ws: Workspace, *, team: str | None = None, only_agent: str | None = None,
                     weeks: int = 12, costly: int = 3) -> list[AgentFigures]:
     """Per agent: counts, means, the last ``weeks`` weekly mean scores and the ``costly`` items
-    that lost the most points — two GROUP BY queries, whatever the number of calls."""
+    that lost the most points — three GROUP BY queries, whatever the number of calls."""
     c = calls.c
     where = ([c.team == team] if team is not None else []) + ([c.agent_id == only_agent] if only_agent else [])
     ok = c.status == "ok"
-    columns = [c.agent_id, c.week, sa.func.count().label("rows"), sa.func.count().filter(ok).label("ok"),
-               sa.func.count().filter(sa.and_(ok, c.score.is_(None))).label("unscored"),
-               sa.func.count().filter(c.reviewed.is_(True)).label("reviewed"),
-               sa.func.sum(c.score).label("score_sum"), sa.func.count(c.score).label("score_n")]
-    for column, name in _MEANS:
-        columns += [sa.func.sum(c[column]).label(f"{name}_sum"), sa.func.count(c[column]).label(f"{name}_n")]
-    by_week = sa.select(*columns).where(*where).group_by(c.agent_id, c.week)
+    per_agent = (sa.select(c.agent_id, sa.func.count().label("rows"), sa.func.count().filter(ok).label("ok"),
+                           sa.func.count().filter(sa.and_(ok, c.score.is_(None))).label("unscored"),
+                           sa.func.count().filter(c.reviewed.is_(True)).label("reviewed"),
+                           sa.func.count(c.score).label("scored"), sa.func.avg(c.score).label("score"),
+                           *[sa.func.avg(c[column]).label(name) for name, column in _MEANS])
+                 .where(*where).group_by(c.agent_id))
+    per_week = (sa.select(c.agent_id, c.week, sa.func.avg(c.score).label("score"), sa.func.count(c.score).label("n"))
+                .where(*where, c.week.is_not(None), c.score.is_not(None)).group_by(c.agent_id, c.week))
     lost = (sa.select(item_loss.c.agent_id, item_loss.c.item, sa.func.sum(item_loss.c.lost).label("lost"))
             .group_by(item_loss.c.agent_id, item_loss.c.item))
     if where:
         lost = lost.where(item_loss.c.recording_id.in_(sa.select(c.recording_id).where(*where)))
     with ws.reading(ws.cache) as conn:
-        rows = conn.execute(by_week).all()
+        agents = conn.execute(per_agent).all()
+        trend_rows = conn.execute(per_week).all()
         losses = conn.execute(lost).all()
-    per_agent: dict[str, list[sa.Row]] = defaultdict(list)
-    for row in rows:
-        per_agent[row.agent_id or MISSING].append(row)
+    trends: dict[str, list[Week]] = defaultdict(list)
+    for row in sorted(trend_rows, key=lambda r: r.week):
+        year, number = int(row.week[:4]), int(row.week[6:])
+        trends[row.agent_id or MISSING].append(Week(row.week, date.fromisocalendar(year, number, 1),
+                                                    float(row.score), row.n))
     item_costs: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for row in losses:
-        item_costs[row.agent_id or MISSING].append((row.item, row.lost))
-    keys = sorted(per_agent, key=lambda k: (k == MISSING, k))
-    return [_agent(key, per_agent[key], item_costs[key], weeks, costly) for key in keys]
+        item_costs[row.agent_id or MISSING].append((row.item, float(row.lost)))
+    figures = [_agent(row, trends[row.agent_id or MISSING][-weeks:], item_costs[row.agent_id or MISSING], costly)
+               for row in agents]
+    return sorted(figures, key=lambda g: (g.agent == MISSING, g.agent))
 
 
-def _agent(key: str, rows: list[sa.Row], costs: list[tuple[str, float]], weeks: int, costly: int) -> AgentFigures:
-    def total(name: str) -> float:
-        return sum(getattr(r, name) or 0 for r in rows)
-
+def _agent(row: sa.Row, trend: list[Week], costs: list[tuple[str, float]], costly: int) -> AgentFigures:
     def mean(name: str) -> float | None:
-        n = total(f"{name}_n")
-        return total(f"{name}_sum") / n if n else None
+        value = getattr(row, name)
+        return None if value is None else float(value)  # PostgreSQL's AVG is a Decimal
 
-    scored = total("score_n")
-    trend = [Week(r.week, date.fromisocalendar(int(r.week[:4]), int(r.week[6:]), 1), r.score_sum / r.score_n,
-                  r.score_n) for r in sorted(rows, key=lambda r: r.week or "") if r.week and r.score_n][-weeks:]
     return AgentFigures(
-        agent=key, calls=total("ok"), failed=total("rows") - total("ok"), not_scored=total("unscored"),
-        reviewed=total("reviewed"), score=total("score_sum") / scored if scored else None, weeks=tuple(trend),
+        agent=row.agent_id or MISSING, calls=row.ok, failed=row.rows - row.ok, not_scored=row.unscored,
+        reviewed=row.reviewed, score=mean("score"), weeks=tuple(trend),
         change=trend[-1].score - trend[0].score if len(trend) > 1 else None,
-        speaking_rate=mean("speaking_rate"), silences=mean("silences"), interruptions=mean("interruptions"),
-        forbidden=mean("forbidden"), talk_listen=mean("talk_listen"), first_response_s=mean("first_response_s"),
-        hold_s=mean("hold_s"), rate_gap=mean("rate_gap"),
-        costly=tuple(sorted(((item, lost / scored) for item, lost in costs if scored), key=lambda x: -x[1])[:costly]),
+        **{name: mean(name) for name, _ in _MEANS},
+        costly=tuple(sorted(((item, lost / row.scored) for item, lost in costs if row.scored),
+                            key=lambda x: -x[1])[:costly]),
     )
 
 

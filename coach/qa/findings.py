@@ -22,6 +22,7 @@ from typing import Any, Collection, Iterable, Sequence
 
 from coach.scorecard import Measure, Scorecard, ScorecardItem
 from coach.scoring import deducted
+from coach.writers.terminal import clock
 
 KIND_LABELS = {
     Measure.FORBIDDEN: "服务禁语", Measure.SILENCE: "冷场", Measure.INTERRUPTION: "抢话", Measure.SCRIPT: "规范流程",
@@ -146,6 +147,21 @@ def why_not_rescorable(report: dict[str, Any], scorecard: Scorecard) -> str | No
     if total is not None and again.total is not None and abs(again.total - float(total)) > _TOLERANCE:
         return f"按评分表「{scorecard.name}」重算总分得 {again.total:g}，本通话评分时是 {float(total):g}"
     return None
+
+
+def describe_key(key: str) -> str:
+    """A finding named by its key alone, for pages that do not load the report: 抢话 00:41.0."""
+    if key.startswith("added:"):
+        return "质检员补充的发现"
+    head, at, start = key.partition("@")
+    kind, _, rule = head.partition(":")
+    try:
+        label = KIND_LABELS[Measure(kind)]
+    except ValueError:
+        return key
+    if at:
+        return f"{label} {clock(float(start))}" if start.replace(".", "", 1).isdigit() else label
+    return f"{label}「{rule}」" if rule else label
 
 
 def applicable_items(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -22,7 +22,9 @@ from sqlalchemy.engine import Connection
 
 from coach.errors import CoachError
 from coach.qa.callindex import CallReview, review_state, effective_score, reindex
-from coach.qa.findings import SEVERITY_LABELS, Finding, added_finding, machine_findings, why_not_rescorable
+from coach.qa.findings import (
+    SEVERITY_LABELS, Finding, added_finding, applicable_items, machine_findings, why_not_rescorable,
+)
 from coach.qa.workspace import Action, Workspace, added, appeals, audit, now, record, recordings, reviews
 from coach.scorecard import Measure, Scorecard
 from coach.writers.terminal import clock, points
@@ -93,6 +95,7 @@ class CallState:
     machine_score: float | None
     score: float | None  # after review (the machine's while nothing is reviewed)
     not_rescorable: str | None  # why the score cannot be recomputed on this scorecard
+    changed_items: tuple[tuple[str, float, float, float], ...] = ()  # (item, machine, reviewed, max) that moved
 
     def appeals_of(self, key: str) -> list[Appeal]:
         return [a for a in self.appeals if a.finding_key == key]
@@ -115,13 +118,16 @@ def call_state(ws: Workspace, scorecard: Scorecard, recording_id: int, report: d
         audit_rows = conn.execute(sa.select(audit).where(audit.c.recording_id == recording_id)
                                   .order_by(audit.c.id.desc())).all()
     reviewed = effective_score(report, scorecard, state)
+    machine_points = {i["name"]: float(i["points"]) for i in applicable_items(report)}
+    changed = tuple((i.name, machine_points[i.name], i.points, i.max_points) for i in (reviewed.items if reviewed else ())
+                    if abs(i.points - machine_points.get(i.name, i.points)) > 0.04)
     return CallState(
         findings=tuple(machine_findings(report)) + state.added,
         reviews={r.finding_key: Review(Decision(r.decision), r.comment, r.reviewer, r.at) for r in rows},
         appeals=tuple(_appeal(r) for r in appeal_rows),
         audit=tuple(_entry(r) for r in audit_rows),
         machine_score=machine, score=reviewed.total if reviewed else machine,
-        not_rescorable=why_not_rescorable(report, scorecard),
+        not_rescorable=why_not_rescorable(report, scorecard), changed_items=changed,
     )
 
 

@@ -26,8 +26,11 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Mapping
 from urllib.parse import parse_qs, urlsplit
 
-PAGE_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; "
-               "base-uri 'none'; frame-ancestors 'none'")
+# The pages' Content-Security-Policy: no script at all, forms to this server only.  The header
+# adds frame-ancestors, which browsers ignore (and complain about) in a <meta> element.
+META_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
+NO_FRAMING = "; frame-ancestors 'none'"
+PAGE_POLICY = META_POLICY + NO_FRAMING
 MAX_BODY_BYTES = 64 * 1024  # a form of comments; nothing here uploads files
 SOCKET_TIMEOUT_S = 30  # a client that sends nothing for this long is dropped
 COOKIE = "__Host-coach"  # __Host-: Secure, Path=/, no Domain — the browser enforces all three
