@@ -195,10 +195,15 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised(tmp_path):
     path = tmp_path / "qa.db"
     with Store(str(path)) as store:
         store.save(make_outcome("/calls/=HYPERLINK(1).wav", agent_id="@A001"))
+        store.save(make_outcome("/calls/13812345678-0101.wav", call_date="2026-11-01"))
     local = Server(path)
     try:
         rows = list(csv.reader(io.StringIO(local.request("GET", "/calls.csv")[1].lstrip("\ufeff"))))
         assert rows[1][1] == "'=HYPERLINK(1)" and rows[1][2] == "'@A001"
+        assert rows[2][1] == "138****5678-0101"  # a customer's number in a file name is masked too
+        listing = local.get("/")[1]
+        assert "13812345678" not in listing and "138****5678-0101" in listing
+        assert "13812345678" not in local.get(link_to(listing, "138****5678-0101"))[1]
     finally:
         local.stop()
 
@@ -363,6 +368,12 @@ def test_a_team_server_speaks_https_and_asks_everyone_to_log_in(team):
     assert status == 403  # the login form has its CSRF token too
     team.login("wang")
     assert team.get("/agents")[0] == 200 and team.get("/users")[0] == 403
+    for sneaky in ("//evil.example/", "/x\r\nSet-Cookie: planted=1", "https://evil.example/"):
+        team.cookies.clear()
+        token = team.csrf("/login")
+        status, _, headers = team.post("/login", {"csrf": token, "name": "wang", "password": PASSWORDS["wang"],
+                                                  "next": sneaky})
+        assert status == 303 and headers["location"] == "/" and "planted" not in str(headers), sneaky
 
 
 def test_agents_see_and_appeal_only_their_own_calls(team):
@@ -429,6 +440,16 @@ def finding_row(browser, key: str):
     return browser.find_element("css selector", f'tr.finding[data-key="{key}"]')
 
 
+def text_of(browser, selector: str) -> str:
+    """The element's text, or "" while the page is being replaced (a form was just sent)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    try:
+        return browser.find_element("css selector", selector).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
 @pytest.mark.browser
 def test_in_chromium_a_reviewer_rejects_a_forbidden_phrase_and_sees_score_and_audit(team):
     with chromium(*SCREENSHOT_FLAGS) as browser:
@@ -444,7 +465,7 @@ def test_in_chromium_a_reviewer_rejects_a_forbidden_phrase_and_sees_score_and_au
         row = finding_row(browser, "forbidden@50.00")
         row.find_element("name", "comment").send_keys("客户原话，坐席在复述")
         click(browser, 'tr.finding[data-key="forbidden@50.00"] button.reject')
-        _wait(lambda: "已驳回" in finding_row(browser, "forbidden@50.00").text)
+        _wait(lambda: "已驳回" in text_of(browser, 'tr.finding[data-key="forbidden@50.00"]'))
         assert browser.find_element("id", "score").text.startswith("65.7")
         assert "机评 60.7" in browser.find_element("id", "machine-score").text
         audit = browser.find_element("id", "audit").text
@@ -462,7 +483,7 @@ def test_in_chromium_the_agent_appeals_and_sees_it_decided(team):
         row = finding_row(browser, "interruption@41.00")
         row.find_element("name", "reason").send_keys("客户已经说完了，我才开口")
         click(browser, 'tr.finding[data-key="interruption@41.00"] .appeal-form button')
-        _wait(lambda: "待处理" in finding_row(browser, "interruption@41.00").text)
+        _wait(lambda: "待处理" in text_of(browser, 'tr.finding[data-key="interruption@41.00"]'))
         screenshot(browser, "serve-call-agent-appealed.png")
         score_before = browser.find_element("id", "score").text
 
@@ -472,7 +493,7 @@ def test_in_chromium_the_agent_appeals_and_sees_it_decided(team):
         screenshot(browser, "serve-appeals.png")
         browser.find_element("css selector", "#appeals input[name=answer]").send_keys("重听录音，确实没有抢话")
         click(browser, '#appeals button[value="accept"]')
-        _wait(lambda: "没有待处理的申诉" in browser.find_element("id", "appeals").text)
+        _wait(lambda: "没有待处理的申诉" in text_of(browser, "#appeals"))
 
         log_in(browser, team, "A001")
         browser.get(team.url + "appeals")

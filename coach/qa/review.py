@@ -174,9 +174,11 @@ def remove_added(ws: Workspace, scorecard: Scorecard, recording_id: int, report:
             raise ReviewError("没有这条补充的发现（可能已被撤销）")
         before, after = _scores(conn, scorecard, recording_id, report, remove=f"added:{added_id}")
         conn.execute(sa.update(added).where(added.c.id == added_id).values(removed=True))
-        for appeal in conn.execute(sa.select(appeals.c.id).where(appeals.c.finding_key == f"added:{added_id}",
-                                                                  appeals.c.status == AppealStatus.OPEN.value)):
-            _close_appeal(conn, appeal.id, AppealStatus.ACCEPTED, actor, "补充的发现已撤销")
+        pending = conn.scalars(sa.select(appeals.c.id).where(
+            appeals.c.recording_id == recording_id, appeals.c.finding_key == f"added:{added_id}",
+            appeals.c.status == AppealStatus.OPEN.value)).all()
+        for appeal_id in pending:
+            _close_appeal(conn, appeal_id, AppealStatus.ACCEPTED, actor, "补充的发现已撤销")
         finding = added_finding(added_id, Measure(row.measure), row.start, row.note, row.severity)
         record(conn, actor, Action.REMOVE_FINDING, recording_id=recording_id, target=f"added:{added_id}",
                what=_what(finding, before, after), why=why)

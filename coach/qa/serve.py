@@ -68,7 +68,7 @@ MAX_QUERY_CHARS = 100
 _TREND_W, _TREND_H = 200.0, 40.0
 _CALL_PATH = re.compile(r"/call/([0-9]{1,18})(/[a-z]+)?")  # ASCII digits only: /call/１２ is no call
 _APPEAL_PATH = re.compile(r"/appeals/([0-9]{1,18})")
-_USER_PATH = re.compile(r"/users/([^/]{1,64})")
+_USER_PATH = re.compile(r"/users/([^/]{1,600})")  # a name of 64 characters, percent-encoded
 
 
 class BadQuery(CoachError):
@@ -696,8 +696,9 @@ def _choice(value: str | None, kind: type, what: str) -> Any:
 
 
 def _local_path(value: str | None) -> str:
-    """Where to go after logging in: a path on this server only (never //other.site)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Where to go after logging in: a path on this server only (never //other.site), and nothing
+    that could end the Location header early (a CR or LF would start a header of the sender's)."""
+    if value and re.fullmatch(r"/(?![/\\])[!-~]*", value) and "\\" not in value:
         return value
     return "/"
 

@@ -96,7 +96,10 @@ class Response:
 
 
 def _last_values(text: str) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True, max_num_fields=200).items()}
+    try:
+        return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True, max_num_fields=200).items()}
+    except ValueError:  # more fields than any form of ours has: treated as no fields (and refused)
+        return {}
 
 
 # ----------------------------------------------------------------------------- Host names
