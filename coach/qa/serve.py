@@ -104,7 +104,7 @@ def make_server(options: ServeOptions, progress: Callable[[int, int], None] | No
         app = App(ws, scorecard, options, accounts_needed)
         handler = type("CoachHandler", (_Handler,), {"app": app})
         try:
-            server = ThreadingHTTPServer((options.host, options.port), handler)
+            server = _Server((options.host, options.port), handler)
         except OSError as exc:
             raise CoachError(f"cannot listen on {options.host}:{options.port} ({exc.strerror}): "
                              "pass another --port") from None
@@ -115,16 +115,29 @@ def make_server(options: ServeOptions, progress: Callable[[int, int], None] | No
         # The handshake happens in the request's own thread (on its first read), so a client
         # that stalls in it holds up nobody else.
         server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    server.daemon_threads = True
     app.port = server.server_port
     app.allowed = allowed_hosts(options.host, options.allowed_hosts)
     app.origin_scheme = "https" if context else "http"
     return server
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: tuple) -> None:
+        # A client that hangs up or speaks no TLS is one line in the log, not a traceback on the console.
+        log.warning("%s: %s", client_address[0], sys.exc_info()[1])
+
+
 def serve(options: ServeOptions) -> None:
+    reported: set[int] = set()
+
     def progress(done: int, total: int) -> None:
-        print(f"coach serve: indexing {done}/{total} calls", file=sys.stderr, flush=True)
+        tenth = done * 10 // total
+        if tenth not in reported:  # a first start on a large database takes minutes: say how far it is
+            reported.add(tenth)
+            print(f"coach serve: indexing the calls for search and the figures, {done}/{total}", file=sys.stderr,
+                  flush=True)
 
     server = make_server(options, progress)
     app: App = server.RequestHandlerClass.app
