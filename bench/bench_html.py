@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coach.writers.html_report import write_html  # noqa: E402
+from coach.writers.html_report import HtmlWriter  # noqa: E402
 from tests.browser import chromium, console_errors  # noqa: E402
 from tests.fixtures.reports import as_report, make_long_report  # noqa: E402
 from tests.test_html import stereo_call  # noqa: E402
@@ -43,7 +43,7 @@ def main() -> None:
         report = as_report(make_long_report(str(call), minutes=args.minutes))
         out = Path(tmp) / "call.html"
         began = time.perf_counter()
-        write_html(report, out)
+        HtmlWriter().write(report, out)
         write_s = time.perf_counter() - began
         total = out.stat().st_size
         audio = len(re.search(rb'src="(data:audio[^"]+)"', out.read_bytes()).group(1))

@@ -49,6 +49,7 @@ from coach import textnorm  # noqa: E402
 from coach.config import AsrOptions, Options  # noqa: E402
 from coach.lexicon import Category, Lexicon, load_lexicon  # noqa: E402
 from coach.phrases import PhraseMatcher  # noqa: E402
+from coach.pipeline import Channel, analyze  # noqa: E402
 from coach.results import PhraseHit, Speaker, Utterance  # noqa: E402
 from tests.fixtures.calls import BANK_DIR, SCENARIOS, render  # noqa: E402
 
@@ -230,18 +231,18 @@ def phone_session(rows: list[Row], out: Path) -> tuple[Path, list[tuple[Row, flo
     return out, spans
 
 
-def run_asr_clips(rows: list[Row], analyzer, work: Path, limit: int | None = None) -> Tally:
+def run_asr_clips(rows: list[Row], models, work: Path, limit: int | None = None) -> Tally:
     tally = Tally()
     for n, packed in enumerate(sessions(rows)[:limit]):
         path, spans = phone_session(packed, work / f"session{n}.wav")
-        report = analyzer.analyze(path)
+        report = analyze(models, path)
         heard: dict[str, list[Utterance]] = {row.id: [] for row in packed}
         for u in report.utterances:  # each utterance to the clip it overlaps most
             row = max(spans, key=lambda s: min(u.end, s[2]) - max(u.start, s[1]))[0]
             heard[row.id].append(u)
         for row in packed:
             # The session is mono (the pipeline calls its voice the agent's): score it as its speaker's.
-            hits = [h for u in heard[row.id] for h in analyzer.matcher.match_text(u.text, row.speaker)]
+            hits = [h for u in heard[row.id] for h in models.matcher.match_text(u.text, row.speaker)]
             text = "".join(u.text for u in heard[row.id])
             score_sentence(hits, row, tally, f"{row.id} 「{text}」")
             edits, chars = character_errors(row.text, text)
@@ -250,13 +251,11 @@ def run_asr_clips(rows: list[Row], analyzer, work: Path, limit: int | None = Non
     return tally
 
 
-def run_asr_calls(rows: list[Row], analyzer, work: Path, limit: int | None = None) -> Tally:
-    from coach.pipeline import Channel
-
+def run_asr_calls(rows: list[Row], models, work: Path, limit: int | None = None) -> Tally:
     by_id = {r.id: r for r in rows}
     tally = Tally()
     for name, scenario in list(SCENARIOS.items())[:limit]:
-        report = analyzer.analyze(render(scenario, work), Channel(scenario.agent_channel))
+        report = analyze(models, render(scenario, work), Channel(scenario.agent_channel))
         turns = [t for t in scenario.turns if scenario.layout == "stereo" or t.speaker == "agent"]
         score_call(list(report.phrases), report.utterances, turns, by_id, tally, name)
     return tally
@@ -365,17 +364,17 @@ def main() -> int:
         results["clean"] = summary(tally)
     asr_sets = [s for s in args.sets if s != "clean"]
     if asr_sets:
-        from coach.pipeline import Analyzer
+        from coach.models import Models
 
         work = Path(tempfile.mkdtemp(prefix="coach-phrases-"))
         modes = {name: asr for name, asr in bias_modes(lexicon).items()
                  if name == "none" or (args.bias is not None and (not args.bias or name.split(": ")[1] in args.bias))}
         for mode, asr in modes.items():
-            analyzer = Analyzer(Options(asr=asr))
+            models = Models.load(Options(asr=asr))
             for name in asr_sets:
                 began = time.perf_counter()
                 run = run_asr_clips if name == "asr-clips" else run_asr_calls
-                tally = run(rows, analyzer, work, args.limit)
+                tally = run(rows, models, work, args.limit)
                 print_table(f"{name}, bias: {mode} ({time.perf_counter() - began:.0f} s)", tally)
                 results[f"{name} | {mode}"] = summary(tally)
                 if mode == "none":

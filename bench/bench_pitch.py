@@ -29,7 +29,8 @@ from scipy.signal import butter, resample_poly, sosfiltfilt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coach.pitch import PitchOptions, pitch_stats, track_f0  # noqa: E402
+from coach.config import PitchOptions  # noqa: E402
+from coach.pitch import pitch_stats, track_f0  # noqa: E402
 from coach.results import Span  # noqa: E402
 
 SAMPLE_RATE = 16000

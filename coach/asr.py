@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from coach import textnorm
 from coach.config import AsrOptions
 from coach.results import Span, Word
-from coach.syllables import count_in
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +58,17 @@ def pieces(turn: Span, spans: Sequence[Span], max_s: float) -> list[Span]:
 
 
 def transcribe_turns(recognizer: Recognizer, samples: np.ndarray, turns: Sequence[Span], spans: Sequence[Span],
-                     nuclei: np.ndarray, options: AsrOptions) -> list[list[Word]]:
+                     syllables_in: Callable[[Span], int], options: AsrOptions) -> list[list[Word]]:
     """The words of each turn: a fast pass over all of it, then a careful one over the pieces
-    that came back with fewer characters than `min_coverage` of their syllables."""
+    that came back with fewer characters than `min_coverage` of the syllables the audio
+    holds there (`syllables_in`)."""
     owners, cut = [], []
     for n, turn in enumerate(turns):
         for piece in pieces(turn, spans, options.piece_s):
             owners.append(n)
             cut.append(piece)
     words = recognizer.transcribe(samples, cut, Decoding.FAST)
-    short = [i for i, piece in enumerate(cut) if _too_short(words[i], count_in(nuclei, piece), options)]
+    short = [i for i, piece in enumerate(cut) if _too_short(words[i], syllables_in(piece), options)]
     if short:
         log.info("re-decoding %d of %d pieces that came back short", len(short), len(cut))
         again = recognizer.transcribe(samples, [cut[i] for i in short], Decoding.CAREFUL)

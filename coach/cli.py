@@ -42,25 +42,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coach", description="Speech-quality coaching for Mandarin call-centre agents.")
     sub = parser.add_subparsers(dest="command", required=True)
+    # What every analysing command takes: the models, the thresholds, the lexicons, the scorecard.
+    analysing = argparse.ArgumentParser(add_help=False)
+    analysing.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
+    analysing.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
+    analysing.add_argument("--lexicon", metavar="DIR", action="append", default=[],
+                           help="extra lexicon folder merged over the bundled one (repeatable)")
+    analysing.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
 
-    a = sub.add_parser("analyze", help="analyse recorded calls and print a coaching report")
+    a = sub.add_parser("analyze", parents=[analysing], help="analyse recorded calls and print a coaching report")
     a.add_argument("calls", nargs="+", metavar="CALL", help="audio file(s): WAV, FLAC, MP3, M4A, OGG")
     a.add_argument("--agent-channel", choices=["left", "right"], default="left",
                    help="which stereo channel is the agent (default: left)")
     a.add_argument("--json", metavar="OUT", help="write the coach.report/1 JSON here (a folder when several calls)")
-    a.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
-    a.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
-    a.add_argument("--lexicon", metavar="DIR", action="append", default=[],
-                   help="extra lexicon folder merged over the bundled one (repeatable)")
     a.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with the recording "
                    "(a folder when several calls)")
-    a.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
     a.add_argument("--no-mask", action="store_true",
                    help="show phone, ID-card and bank-card numbers in reports (masked by default)")
     a.add_argument("--quiet", action="store_true", help="no terminal report (with --json or --html)")
     a.set_defaults(run=_analyze)
 
-    b = sub.add_parser("batch", help="analyse a folder or manifest of recordings into a results database")
+    b = sub.add_parser("batch", parents=[analysing],
+                       help="analyse a folder or manifest of recordings into a results database")
     b.add_argument("input", metavar="DIR|MANIFEST.csv",
                    help="folder searched for audio files, or a CSV with columns "
                         "path,call_id,agent_id,agent_channel,team,date (only path is required)")
@@ -71,11 +74,6 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--ray", metavar="ADDRESS", help="run the workers on this Ray cluster (host:port or 'auto')")
     b.add_argument("--agent-channel", choices=["left", "right"], default="left",
                    help="agent channel for recordings the manifest does not say (default: left)")
-    b.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
-    b.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
-    b.add_argument("--lexicon", metavar="DIR", action="append", default=[],
-                   help="extra lexicon folder merged over the bundled one (repeatable)")
-    b.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
     b.set_defaults(run=_batch)
 
     e = sub.add_parser("export", help="write a results database out as JSON or CSV")
@@ -90,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--by", choices=["agent", "day", "team"], default="agent")
     st.set_defaults(run=_stats)
 
-    lv = sub.add_parser("live", help="coach during the call, from the headset (or a recording fed as if live)")
+    lv = sub.add_parser("live", parents=[analysing],
+                        help="coach during the call, from the headset (or a recording fed as if live)")
     lv.add_argument("--device", metavar="N|NAME", help="input device index or (part of its) name (default: the system's)")
     lv.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
     lv.add_argument("--channels", type=int, choices=[1, 2], default=1,
@@ -100,14 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: at Ctrl-C)")
     lv.add_argument("--from-file", metavar="CALL", help="feed this recording through the live path instead of a device")
     lv.add_argument("--speed", type=float, default=1.0, metavar="X", help="with --from-file: X times real time (default 1)")
-    lv.add_argument("--events", metavar="OUT.jsonl", help="write one JSON object per event")
-    lv.add_argument("--wav", metavar="OUT.wav", help="where to save the recording (default: live-DATE-TIME.wav here)")
-    lv.add_argument("--json", metavar="OUT", help="where to write the report (default: beside the recording)")
-    lv.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model folder (default: models/whisper-base)")
-    lv.add_argument("--config", metavar="FILE", help="TOML file with thresholds (see coach.example.toml)")
-    lv.add_argument("--lexicon", metavar="DIR", action="append", default=[],
-                    help="extra lexicon folder merged over the bundled one (repeatable)")
-    lv.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
+    lv.add_argument("--dir", metavar="DIR", help="folder for this session's recording, report and events "
+                    "(default: a new folder ~/coach-live/DATE-TIME)")
+    lv.add_argument("--events", metavar="OUT.jsonl", help="one JSON object per event (default: events.jsonl in the folder)")
+    lv.add_argument("--wav", metavar="OUT.wav", help="where to save the recording (default: call.wav in the folder)")
+    lv.add_argument("--json", metavar="OUT", help="where to write the report (default: report.json in the folder)")
     lv.add_argument("--no-mask", action="store_true",
                     help="show phone, ID-card and bank-card numbers in the events and the report (masked by default)")
     lv.add_argument("--quiet", action="store_true", help="no live view and no terminal report")
@@ -174,22 +170,22 @@ def _parser() -> argparse.ArgumentParser:
 def _analyze(args: argparse.Namespace) -> int:
     from coach.config import load_options
     from coach.masking import mask_report
-    from coach.pipeline import Analyzer, Channel
+    from coach.models import Models
+    from coach.pipeline import Channel, analyze
     from coach.scorecard import load_scorecard
-    from coach.writers import WRITERS
+    from coach.writers import FILE_WRITERS, write_terminal
 
     options = load_options(args.config)
-    scorecard = load_scorecard(args.scorecard)
-    outputs = {kind: getattr(args, kind) for kind in ("json", "html") if getattr(args, kind)}
-    for kind, target in outputs.items():
-        if len(args.calls) > 1 and Path(target).is_file():
-            raise CoachError(f"--{kind} {target} is a file but {len(args.calls)} calls were given: pass a folder")
-    analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon, scorecard=scorecard)
+    scorecard = load_scorecard(args.scorecard, args.lexicon)
+    # Where every report will go, checked before any analysis: a bad path must not cost the work.
+    outputs = {kind: FILE_WRITERS[kind].destinations(args.calls, getattr(args, kind))
+               for kind in FILE_WRITERS if getattr(args, kind, None)}
+    models = Models.load(options, model_dir=args.model, lexicon_dirs=args.lexicon, scorecard=scorecard)
     failed = 0
     for call in args.calls:
         try:
             with _progress(call) as progress:
-                report = analyzer.analyze(call, Channel(args.agent_channel), progress)
+                report = analyze(models, call, Channel(args.agent_channel), progress)
         except CoachError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -197,31 +193,18 @@ def _analyze(args: argparse.Namespace) -> int:
         if not args.no_mask:
             report = mask_report(report)
         if not args.quiet:
-            WRITERS["terminal"](report, sys.stdout)
+            write_terminal(report, sys.stdout)
             print()
-        for kind, target in outputs.items():
-            out = Path(target)
-            if len(args.calls) > 1:
-                out = out / _report_names(args.calls, f".{kind}")[call]
-            WRITERS[kind](report, out)
+        for kind, destinations in outputs.items():
+            try:
+                FILE_WRITERS[kind].write(report, destinations[call])
+            except CoachError as exc:  # the disk filled up or the folder went away: the other calls go on
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
     if failed and len(args.calls) > 1:
-        print(f"error: {failed} of {len(args.calls)} recordings could not be analysed (see above)", file=sys.stderr)
+        print(f"error: {failed} of {len(args.calls)} recordings could not be analysed or written (see above)",
+              file=sys.stderr)
     return EXIT_FAILED if failed else 0
-
-
-def _report_names(calls: Sequence[str], suffix: str = ".json") -> dict[str, str]:
-    """One report file name per call: its stem, numbered when two calls share one (a/x.wav, b/x.wav)."""
-    names: dict[str, str] = {}
-    taken: set[str] = set()
-    for call in dict.fromkeys(calls):
-        stem, n = Path(call).stem, 1
-        name = f"{stem}{suffix}"
-        while name in taken:
-            n += 1
-            name = f"{stem}-{n}{suffix}"
-        names[call] = name
-        taken.add(name)
-    return names
 
 
 class _progress:
@@ -251,7 +234,8 @@ def _batch(args: argparse.Namespace) -> int:
     from coach.scorecard import load_scorecard
     from coach.qa.store import Store
 
-    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon), load_scorecard(args.scorecard))
+    settings = Settings(load_options(args.config), args.model, tuple(args.lexicon),
+                        load_scorecard(args.scorecard, args.lexicon))
     recordings = discover(args.input, args.agent_channel)
     if not recordings:
         raise CoachError(f"{args.input}: no audio files found (looked for .wav .mp3 .flac .ogg .m4a …)")
@@ -260,14 +244,17 @@ def _batch(args: argparse.Namespace) -> int:
     with Store(args.db) as store, _BatchBar() as bar:
         summary = run_batch(recordings, store, settings, workers, args.ray, bar.update)
     before = f" ({summary.failed_before} of them failed)" if summary.failed_before else ""
+    also = "".join(f", {n} {what}" for n, what in ((summary.updated, "updated (metadata or path)"),
+                                                   (summary.duplicates, "duplicate(s) counted once")) if n)
     speed = (f"; {summary.audio_s / 3600:.2f} h of audio in {summary.wall_s:.0f} s ({summary.speed:.1f}× real time)"
              if summary.audio_s else "")
+    # store.where, not args.db: a PostgreSQL URL's password is never printed.
     print(f"{summary.found} recordings: {summary.analysed} analysed, {summary.skipped} already done{before}, "
-          f"{summary.failed} failed{speed} → {args.db}")
+          f"{summary.failed} failed{also}{speed} → {store.where}")
     failed = summary.failed + summary.failed_before
     if failed:
         print(f"error: {failed} recording(s) could not be analysed; the reasons are in the database "
-              f"(coach export --db {args.db} --csv OUT.csv)", file=sys.stderr)
+              f"(coach export --db {store.where} --csv OUT.csv)", file=sys.stderr)
     return EXIT_FAILED if failed else 0
 
 
@@ -309,7 +296,7 @@ def _export(args: argparse.Namespace) -> int:
     if not args.json and not args.csv and not args.audit:
         raise CoachError("nothing to export: pass --json OUT, --csv OUT and/or --audit OUT.csv")
     if args.json or args.csv:
-        with Store(args.db, create=False) as store:
+        with Store(args.db, read_only=True) as store:
             if args.json:
                 export_json(store, args.json)
             if args.csv:
@@ -329,10 +316,10 @@ def _stats(args: argparse.Namespace) -> int:
     from coach.qa.stats import GroupBy, aggregate, rows_to_table
     from coach.qa.store import Store
 
-    with Store(args.db, create=False) as store:
+    with Store(args.db, read_only=True) as store:
         groups = aggregate(list(store.recordings()), GroupBy(args.by))
     if not groups:
-        print(f"{args.db}: no recordings yet (run coach batch first)")
+        print(f"{store.where}: no recordings yet (run coach batch first)")
         return 0
     # A pipe or file gets the whole table, not rich's 80-column default squeezed into "…".
     Console(width=None if sys.stdout.isatty() else 200).print(rows_to_table(groups, GroupBy(args.by)))
@@ -341,16 +328,16 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _live(args: argparse.Namespace) -> int:
     import json
-    import time
 
-    from coach.live.capture import DeviceSource, FileSource, Recorder, list_devices
     from coach.config import load_options
+    from coach.live.capture import DeviceSource, FileSource, Recorder, list_devices, session_folder
     from coach.live.session import LiveSession, run
     from coach.live.view import LineView, PanelView
     from coach.masking import mask_event, mask_report
-    from coach.pipeline import Analyzer, Channel
+    from coach.models import Models
+    from coach.pipeline import Channel, analyze
     from coach.scorecard import load_scorecard
-    from coach.writers import WRITERS
+    from coach.writers import FILE_WRITERS, write_terminal
 
     if args.list_devices:
         for d in list_devices():
@@ -359,45 +346,55 @@ def _live(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise CoachError(f"--duration {args.duration} is not a length: give seconds above 0")
     options = load_options(args.config)
-    wav = Path(args.wav or time.strftime("live-%Y%m%d-%H%M%S.wav"))
-    report_path = Path(args.json) if args.json else wav.with_suffix(".json")
+    folder = None if args.wav and args.json and args.events else session_folder(args.dir)
+    wav = Path(args.wav) if args.wav else folder / "call.wav"
+    report_path = Path(args.json) if args.json else folder / "report.json"
+    events_path = Path(args.events) if args.events else folder / "events.jsonl"
     source = FileSource(args.from_file, args.speed) if args.from_file else DeviceSource(args.device, args.channels)
     try:
         recorder = Recorder(wav, source.channels)
-        analyzer = Analyzer(options, model_dir=args.model, lexicon_dirs=args.lexicon,
-                            scorecard=load_scorecard(args.scorecard))
-        events = open(args.events, "w", encoding="utf-8") if args.events else None
+        events = open(events_path, "w", encoding="utf-8")
     except BaseException:
         source.stop()
         raise
     agent_index = 1 if args.agent_channel == "right" and source.channels == 2 else 0
     band = (options.rate.target_min, options.rate.target_max)
-    view = LineView(open(os.devnull, "w")) if args.quiet else \
-        PanelView(options.silence.min_s, band) if sys.stdout.isatty() else LineView()
+    view = LineView(open(os.devnull, "w"), open(os.devnull, "w")) if args.quiet else \
+        PanelView(options.silence.min_s, band, mask=not args.no_mask) if sys.stdout.isatty() else LineView()
 
     def on_event(event) -> None:
         if not args.no_mask:
             event = mask_event(event)
-        if events:
-            events.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
-            events.flush()  # an event written is an event kept, whatever happens next
+        events.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        events.flush()  # an event written is an event kept, whatever happens next
         view.event(event)
 
     with view:
-        session = LiveSession(analyzer, source.channels, agent_index, on_event=on_event, clock=source.arrived_s)
         try:
+            view.status("正在加载模型…")
+            models = Models.load(options, model_dir=args.model, lexicon_dirs=args.lexicon,
+                                 scorecard=load_scorecard(args.scorecard, args.lexicon))
+            session = LiveSession(models, source.channels, agent_index, on_event=on_event, clock=source.arrived_s)
+            view.status("正在监听（Ctrl-C 结束）")
             run(source, session, recorder, args.duration, on_state=view.state)
+        except BaseException:
+            source.stop()
+            recorder.close()
+            raise
         finally:
-            if events:
-                events.close()
-    print(f"recording saved: {wav} ({session.analysed_s:.1f} s)", file=sys.stderr)
-    report = analyzer.analyze(wav, Channel(args.agent_channel))
+            events.close()
+    print(f"recording saved: {wav} ({session.received_s:.1f} s); analysing the whole call…", file=sys.stderr)
+    report = analyze(models, wav, Channel(args.agent_channel))
     if not args.no_mask:
         report = mask_report(report)
     if not args.quiet:
-        WRITERS["terminal"](report, sys.stdout)
-    WRITERS["json"](report, report_path)
-    print(f"report: {report_path}", file=sys.stderr)
+        write_terminal(report, sys.stdout)
+    FILE_WRITERS["json"].write(report, report_path)
+    saved = [wav, report_path, events_path]
+    if folder is not None and all(p.parent == folder for p in saved):
+        print(f"saved in {folder}/: {', '.join(p.name for p in saved)}", file=sys.stderr)
+    else:
+        print("saved: " + ", ".join(str(p) for p in saved), file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Metrics stage: turns, speaking rate, silences and interruptions.
 
-Pure functions following DESIGN.md's definitions word for word; the thresholds come from
+Pure functions following docs/design.md's definitions word for word; the thresholds come from
 `coach.config`.  Timing comes from the voice activity (spans from `coach.vad`), never from
 where the recogniser happened to return words: the recogniser supplies text, and the audio's
 syllable count (`coach.syllables`) checks how much of it came back.
@@ -13,12 +13,15 @@ from typing import Sequence
 from coach import textnorm
 from coach.config import InterruptionOptions, RateOptions, SilenceOptions, TurnOptions
 from coach.results import (
-    Interruption, RateStats, Silence, Span, Speaker, Utterance, UtteranceRate, Verdict, Word,
+    Interruption, Measurability, Metric, Party, PitchStats, QaFigures, RateStats, Silence, Span, Speaker, Utterance,
+    UtteranceRate, Verdict, Word,
 )
 
 # Inside one sentence a speaker pauses for breath and between clauses for up to about half a
 # second; a listener who starts talking there starts while the other is still talking.
 SENTENCE_PAUSE_S = 0.5
+# Fewer characters than this between transcript and syllables is within any short utterance's noise.
+_GROSS_DIFFERENCE = 3
 
 
 def stretches(spans: Sequence[Span], max_pause_s: float) -> list[Span]:
@@ -34,7 +37,7 @@ def stretches(spans: Sequence[Span], max_pause_s: float) -> list[Span]:
 
 def group_turns(own: Sequence[Span], other: Sequence[Span], options: TurnOptions,
                 min_turn_s: float = 1.0) -> list[Span]:
-    """Join one party's speech spans into utterances (DESIGN.md's definition).
+    """Join one party's speech spans into utterances (docs/design.md's definition).
 
     Spans join when the pause between them is shorter than `max_pause_s`, unless the other
     party takes the turn in that pause: starts talking *after this turn began* and talks for
@@ -77,12 +80,16 @@ def build_utterances(speaker: Speaker, turns: Sequence[Span], words: Sequence[Se
 def counted_chars(utterance: Utterance, options: RateOptions) -> int:
     """The characters the rate counts for one utterance.
 
-    The transcript's count, unless the audio shows clearly more syllables than that: then
-    the recogniser dropped words (fillers, short words, a whole turn) and the syllable count
-    stands in.  "Clearly" is `syllable_margin`: the syllable counter's own spread, so a
-    transcript within it is trusted as it is.
+    The transcript's count, unless it and the audio's syllables disagree grossly — by more
+    than `syllable_margin` of the smaller and by `_GROSS_DIFFERENCE` or more: then the
+    recogniser dropped words (a clause, a whole turn) or invented them (a sentence made up in
+    line noise), and the syllable count stands in.  Within that the transcript is trusted: the
+    syllable counter's own spread is wider than the recogniser's small slips.
     """
-    if utterance.syllables > utterance.chars * (1 + options.syllable_margin):
+    if not utterance.transcribed:
+        return utterance.syllables
+    low, high = sorted((utterance.chars, utterance.syllables))
+    if utterance.syllables and high > low * (1 + options.syllable_margin) and high - low >= _GROSS_DIFFERENCE:
         return utterance.syllables
     return utterance.chars
 
@@ -122,7 +129,7 @@ def speaking_rate(utterances: Sequence[Utterance], options: RateOptions) -> Rate
     cpm = round(chars / speaking * 60, 1) if speaking > 0 and chars else None
     spm = round(syllables / speaking * 60, 1) if speaking > 0 and syllables else None
     return RateStats(chars, round(speaking, 2), cpm, verdict(cpm, options), options.target_min, options.target_max,
-                     asr_chars=asr_chars, syllables=syllables, syllables_per_min=spm, filled_in=chars - asr_chars)
+                     asr_chars=asr_chars, syllables=syllables, syllables_per_min=spm, from_syllables=chars - asr_chars)
 
 
 def utterance_rates(utterances: Sequence[Utterance], options: RateOptions) -> list[UtteranceRate]:
@@ -179,3 +186,50 @@ def interruptions(agent_utterances: Sequence[Utterance], customer_activity: Sequ
         heard = " ".join(u.text for u in customer_utterances if u.start < end and utterance.start < u.end)
         found.append(Interruption(round(utterance.start, 2), round(end, 2), round(overlap, 2), utterance.text, heard))
     return found
+
+
+def without_backchannels(utterances: Sequence[Utterance], other_activity: Sequence[Span],
+                         options: InterruptionOptions) -> list[Utterance]:
+    """The utterances that are speaking, not listening (嗯、好的 while the other talks)."""
+    return [u for u in utterances if not is_backchannel(u, other_activity, options)]
+
+
+def measurability(parties: Sequence[Party], agent: Sequence[Utterance], rate: RateStats,
+                  pitch: PitchStats) -> tuple[Measurability, ...]:
+    """Metric by metric, whether this recording lets it be measured, and if not why (for the report)."""
+    customer = any(p.speaker is Speaker.CUSTOMER for p in parties)
+    transcribed = any(u.transcribed for u in agent)
+    no_agent = "未检测到坐席语音"
+    return (
+        Measurability(Metric.RATE, rate.chars_per_min is not None, "" if agent else no_agent + "，无法计算语速"),
+        Measurability(Metric.SILENCE, bool(agent), "" if agent else no_agent + "，无法判断冷场"),
+        Measurability(Metric.INTERRUPTION, customer, "" if customer else "单声道录音（只有坐席）：无法判断抢话，未作评估。"),
+        Measurability(Metric.PITCH, pitch.monotone is not None,
+                      "" if pitch.monotone is not None else "坐席的有声语音太少，无法判断语调"),
+        Measurability(Metric.PHRASES, transcribed, "" if transcribed else "没有识别出坐席的话，无法检查用语"),
+        Measurability(Metric.SCRIPT, transcribed, "" if transcribed else "没有识别出坐席的话，无法检查流程"),
+    )
+
+
+def qa_figures(agent_talk: Sequence[Utterance], customer_talk: Sequence[Utterance] | None,
+               silences: Sequence[Silence], rate: RateStats, customer_rate: RateStats | None) -> QaFigures:
+    """The figures trainers compare across agents, from the utterances that are speaking
+    (backchannels left out) and the silences marked as holds."""
+    listened = customer_rate.speaking_s if customer_rate else 0.0
+    rates = (rate.chars_per_min, customer_rate.chars_per_min if customer_rate else None)
+    return QaFigures(
+        talk_listen_ratio=round(rate.speaking_s / listened, 2) if listened else None,
+        agent_turns=len(agent_talk),
+        customer_turns=len(customer_talk) if customer_talk is not None else None,
+        first_response_s=round(min(u.start for u in agent_talk), 2) if agent_talk else None,
+        hold_s=round(sum(s.duration for s in silences if s.hold), 2),
+        rate_gap=round(rates[0] - rates[1], 1) if None not in rates else None,
+    )
+
+
+def ongoing_silence(activity: dict[Speaker, Sequence[Span]], now: float, options: SilenceOptions) -> Silence | None:
+    """The silence still going on at `now`, once it is longer than `min_s` (live mode): `silences`
+    with the next words taken to start at `now`, since they have not been said yet."""
+    until_now = {**activity, Speaker.AGENT: [*activity.get(Speaker.AGENT, ()), Span(now, now)]}
+    found = silences(until_now, options)
+    return found[-1] if found and found[-1].end == round(now, 2) else None

@@ -1,8 +1,9 @@
-"""Pitch variation of the agent's voiced speech (DESIGN.md: F0 75–500 Hz; variation =
-standard deviation in semitones around the agent's median; monotone below 2.0 st).
+"""Pitch variation of the agent's voiced speech (docs/design.md: F0 75–500 Hz; variation =
+standard deviation in semitones around the agent's median; monotone below a threshold,
+`PitchOptions.monotone_below_st`, calibrated on real speakers: see its comment).
 
 Tracker choice (measured on 2 cores): ``librosa.pyin`` at a 10 ms hop costs ~0.15 s per
-second of speech (FIXTURES.md; its Viterbi is frames × states²) — far over the budget of
+second of speech (measured: its Viterbi is frames × states²) — far over the budget of
 ≲ 2 s for 150 s of agent speech — and pyin at coarser resolutions quantises F0 to bin
 centres, blurring exactly the detail a 0.9-vs-4.5 st decision needs.  ``librosa.yin``
 is ~30× cheaper and its F0 is continuous (parabolic interpolation), but it says nothing
@@ -38,16 +39,21 @@ a fresh install, which set-up spends: ``warm_up``).
 The compile writes numba's on-disk cache, and two processes writing it at once can leave
 files that crash every later process (numba issue #10128; seen here when ``coach batch``
 started its workers on a fresh install).  The first yin call of each process therefore holds
-a machine-wide file lock, so only one process compiles and the others load its cache.
+a file lock, so only one process compiles and the others load its cache.  The lock is the
+user's own and names the cache it guards (another user's lock, or another install's, is
+none of its business), and a holder that stopped (Ctrl-Z, a debugger) is waited for
+`COMPILE_LOCK_TIMEOUT_S` at most: then this process compiles unlocked rather than never.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -55,25 +61,11 @@ import librosa
 import numpy as np
 from scipy.ndimage import median_filter
 
+from coach.config import PitchOptions
 from coach.errors import ConfigError
 from coach.results import PitchStats, Span
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PitchOptions:
-    fmin_hz: float = 75.0
-    fmax_hz: float = 500.0
-    monotone_below_st: float = 2.0
-    hop_s: float = 0.01
-    min_periodicity: float = 0.6  # normalised autocorrelation at the period
-    silence_db: float = 35.0  # below the loudest agent frame → not voiced
-    jump_st: float = 8.0  # from the running median → tracking error
-    median_window_s: float = 0.31
-    octave_st: float = 10.0  # from the overall median → tracking error
-    min_run_s: float = 0.03
-    min_voiced_s: float = 0.5  # less voiced speech than this → no figure
 
 
 @dataclass(frozen=True)
@@ -105,7 +97,9 @@ def track_f0(samples: np.ndarray, sample_rate: int, spans: Sequence[Span],
 
 def pitch_stats(track: F0Track, options: PitchOptions = PitchOptions(),
                 within: Span | None = None) -> PitchStats:
-    """Median and semitone spread of the voiced frames (only those inside ``within`` if given)."""
+    """Median and semitone spread of the voiced frames (only those inside ``within`` if given);
+    the flat/lively verdict only with `verdict_min_voiced_s` of them (a spread over a couple
+    of seconds says more about the sentence than about the voice)."""
     f0 = track.f0_hz
     if within is not None:
         f0 = f0[(track.times >= within.start) & (track.times < within.end)]
@@ -116,7 +110,8 @@ def pitch_stats(track: F0Track, options: PitchOptions = PitchOptions(),
     median = float(np.median(f0))
     semitones = 12.0 * np.log2(f0 / median)
     spread = float(np.std(semitones))
-    return PitchStats(round(median, 1), round(spread, 2), spread < options.monotone_below_st, voiced_s)
+    monotone = spread < options.monotone_below_st if voiced_s >= options.verdict_min_voiced_s else None
+    return PitchStats(round(median, 1), round(spread, 2), monotone, voiced_s, options.monotone_below_st)
 
 
 def contour(track: F0Track, step_s: float = 0.2) -> tuple[tuple[float, float], ...]:
@@ -226,7 +221,17 @@ def warm_up() -> None:
 
 
 _compiled = threading.Event()
-COMPILE_LOCK = os.path.join(tempfile.gettempdir(), "coach-numba-compile.lock")
+COMPILE_LOCK_TIMEOUT_S = 120.0  # compiling takes ~20 s on 2 cores; far longer means the holder stopped
+
+
+def _compile_lock_path() -> str:
+    # numba caches librosa's functions in NUMBA_CACHE_DIR, or else beside librosa's own files.
+    cache = os.environ.get("NUMBA_CACHE_DIR") or os.path.dirname(librosa.__file__)
+    install = hashlib.sha256(os.path.abspath(cache).encode()).hexdigest()[:12]
+    return os.path.join(tempfile.gettempdir(), f"coach-numba-compile-{os.getuid()}-{install}.lock")
+
+
+COMPILE_LOCK = _compile_lock_path()
 
 
 def _yin(segment: np.ndarray, **kwargs) -> np.ndarray:
@@ -239,18 +244,29 @@ def _yin(segment: np.ndarray, **kwargs) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _machine_wide_lock(path: str):
-    """An exclusive ``flock`` on ``path``; without one (no fcntl, no access) it goes on unlocked."""
+def _machine_wide_lock(path: str, timeout_s: float = COMPILE_LOCK_TIMEOUT_S):
+    """An exclusive ``flock`` on ``path``, waited for ``timeout_s`` at most; without one (no
+    fcntl, no access, a holder that does not let go) it goes on unlocked with a warning."""
     try:
         import fcntl
 
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
     except (ImportError, OSError) as exc:
         log.warning("cannot lock %s (%s): numba may compile in several processes at once", path, exc)
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    log.warning("%s is still held after %.0f s (is a coach process stopped?): "
+                                "compiling without it", path, timeout_s)
+                    break
+                time.sleep(0.2)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -12,8 +12,44 @@ class Speaker(str, enum.Enum):
 
 
 class Layout(str, enum.Enum):
-    STEREO = "stereo"
-    MONO = "mono"
+    STEREO = "stereo"  # one party per channel
+    MONO = "mono"  # one speaker on one channel: the agent alone (a headset self-review)
+    MIXED = "mixed"  # both parties on one channel, told apart by voice
+
+
+class Source(str, enum.Enum):
+    """Where a party's voice was taken from."""
+
+    LEFT = "left"
+    RIGHT = "right"
+    MONO = "mono"  # the whole single channel
+    SEPARATED = "separated"  # their share of a mixed channel
+
+
+class Metric(str, enum.Enum):
+    RATE = "rate"
+    SILENCE = "silence"
+    INTERRUPTION = "interruption"
+    PITCH = "pitch"
+    PHRASES = "phrases"
+    SCRIPT = "script"
+
+
+@dataclass(frozen=True)
+class Party:
+    """One party the analysis measured, and where their voice came from."""
+
+    speaker: Speaker
+    source: Source
+
+
+@dataclass(frozen=True)
+class Measurability:
+    """Whether a metric could be measured on this recording, and if not, why (Chinese, for the report)."""
+
+    metric: Metric
+    measurable: bool
+    reason: str = ""
 
 
 class Verdict(str, enum.Enum):
@@ -112,12 +148,14 @@ class ScriptCheck:
 
 @dataclass(frozen=True)
 class PitchStats:
-    """F0 statistics of the agent's voiced speech."""
+    """F0 statistics of the agent's voiced speech; ``monotone`` is None when there was too little
+    of it to judge, ``flat_below_st`` the threshold it was judged against."""
 
     median_hz: float | None
     semitone_std: float | None
     monotone: bool | None
     voiced_s: float = 0.0
+    flat_below_st: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,8 +182,9 @@ class Interruption:
 @dataclass(frozen=True)
 class RateStats:
     """The agent's speaking rate.  ``chars`` is what the rate counts: the transcript's
-    characters (``asr_chars``) with the syllables the audio shows in utterances the recogniser
-    came back short on (``filled_in``); ``syllables`` is the audio's own count throughout."""
+    characters (``asr_chars``), corrected by ``from_syllables`` where the audio's syllables show
+    the recogniser dropped words (added) or invented them (taken away); ``syllables`` is the
+    audio's own count throughout."""
 
     chars: int
     speaking_s: float
@@ -156,7 +195,7 @@ class RateStats:
     asr_chars: int = 0
     syllables: int = 0
     syllables_per_min: float | None = None
-    filled_in: int = 0
+    from_syllables: int = 0
 
 
 @dataclass(frozen=True)
@@ -191,7 +230,10 @@ class ScoreItem:
     """One line of the scorecard as applied to a call.
 
     ``measure`` is the `coach.scorecard.Measure` value the item scores; ``critical``
-    items fail the whole call with one hit (``hits`` > 0).
+    items fail the whole call with one hit (``hits`` > 0).  An item the call gave nothing to
+    measure (no agent speech, interruptions on a mono recording, too little voice for pitch)
+    is not ``applicable``: it earns nothing, costs nothing, and leaves the total's denominator
+    (``detail`` says why).
     """
 
     name: str
@@ -202,27 +244,51 @@ class ScoreItem:
     measure: str = ""
     critical: bool = False
     hits: int = 0
+    applicable: bool = True
 
 
 @dataclass(frozen=True)
 class Score:
-    """``total`` is 0 when a critical item was hit (一票否决); ``earned`` is the sum either way."""
+    """``total`` out of 100 over the applicable items; 0 when a critical item was hit (一票否决);
+    None when the call cannot be scored at all (``not_scored`` says why: no agent speech, a
+    fraction of a second of audio) — such a call is left out of every average.  ``earned`` is
+    the applicable items' points as they add up, out of ``possible``."""
 
-    total: float
+    total: float | None
     items: tuple[ScoreItem, ...] = field(default_factory=tuple)
     earned: float | None = None
     failed: bool = False
     scorecard: str = ""  # the scorecard's name
+    possible: float | None = None
+    not_scored: str = ""
+
+
+@dataclass(frozen=True)
+class QaFigures:
+    """The figures QA teams compare across agents (docs/design.md): None where there is no customer
+    side to compare with (a mono recording) or no agent speech."""
+
+    talk_listen_ratio: float | None  # agent speaking time ÷ customer speaking time
+    agent_turns: int
+    customer_turns: int | None
+    first_response_s: float | None  # recording start → the agent's first words
+    hold_s: float  # announced holds (请稍等 … 让您久等了), in all
+    rate_gap: float | None  # the agent's chars/min − the customer's
 
 
 @dataclass(frozen=True)
 class Report:
-    """Everything `coach analyze` found in one recording."""
+    """Everything `coach analyze` found in one recording.
+
+    ``speakers`` says who was measured and where each voice came from; ``measurable`` says,
+    metric by metric, whether it could be measured here and why not — the writers, the
+    scoring and the store read those, never the layout.
+    """
 
     source: str
     duration_s: float
     layout: Layout
-    agent_channel: str  # "left" | "right" | "mono"
+    speakers: tuple[Party, ...]
     utterances: tuple[Utterance, ...]
     rate: RateStats
     utterance_rates: tuple[UtteranceRate, ...]
@@ -237,3 +303,15 @@ class Report:
     timings: tuple[tuple[str, float], ...] = ()  # (stage, seconds)
     # The agent's F0 downsampled for plotting: (time s, median Hz of the voiced frames in a bin).
     pitch_contour: tuple[tuple[float, float], ...] = ()
+    measurable: tuple[Measurability, ...] = ()
+    qa: QaFigures | None = None
+    customer_rate: RateStats | None = None
+
+    def can_measure(self, metric: Metric) -> bool:
+        return next((m.measurable for m in self.measurable if m.metric is metric), True)
+
+    def why_not_measured(self, metric: Metric) -> str:
+        return next((m.reason for m in self.measurable if m.metric is metric and not m.measurable), "")
+
+    def source_of(self, speaker: Speaker) -> Source | None:
+        return next((p.source for p in self.speakers if p.speaker is speaker), None)

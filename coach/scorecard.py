@@ -2,23 +2,24 @@
 thresholds and critical flags — loaded from a commented TOML file a trainer can edit.
 
 `scorecards/default.toml` (beside `lexicon/`) is the default, derived from the standard
-in DESIGN.md; ``--scorecard FILE`` replaces it.  Scoring itself is `coach.scoring`.
+in docs/design.md; ``--scorecard FILE`` replaces it.  Scoring itself is `coach.scoring`.
 Every mistake in a file is a `ScorecardError` naming the file, the line and the fix.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Sequence
 
 from coach.errors import ScorecardError
 
 DEFAULT_SCORECARD = Path(__file__).resolve().parent.parent / "scorecards" / "default.toml"
-TOTAL_POINTS = 100.0  # DESIGN.md: score.total is 0..100
+TOTAL_POINTS = 100.0  # docs/design.md: score.total is 0..100
 SEVERITIES = ("minor", "major", "critical")
 
 
@@ -77,8 +78,11 @@ _KEYS: dict[Measure, set[str]] = {
 _NEEDS_DEDUCT = {Measure.SILENCE, Measure.INTERRUPTION, Measure.COURTESY, Measure.FORBIDDEN, Measure.FILLER}
 
 
-def load_scorecard(path: str | Path | None = None) -> Scorecard:
-    """The scorecard in ``path`` (TOML), or the bundled default."""
+def load_scorecard(path: str | Path | None = None, lexicon_dirs: Sequence[str | Path] = ()) -> Scorecard:
+    """The scorecard in ``path`` (TOML), or the bundled default; its script ``steps`` must name
+    steps of the lexicon (the bundled one merged with ``lexicon_dirs``, as the analysis loads it)."""
+    from coach.lexicon import load_lexicon
+
     path = Path(path) if path else DEFAULT_SCORECARD
     try:
         text = path.read_text(encoding="utf-8")
@@ -86,10 +90,11 @@ def load_scorecard(path: str | Path | None = None) -> Scorecard:
         raise ScorecardError(f"scorecard {path} does not exist: check the path given to --scorecard") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScorecardError(f"cannot read scorecard {path} ({exc}): pass a UTF-8 TOML file") from None
-    return parse_scorecard(text, str(path))
+    return parse_scorecard(text, str(path), [item.label for item in load_lexicon(lexicon_dirs).script])
 
 
-def parse_scorecard(text: str, where: str = "<scorecard>") -> Scorecard:
+def parse_scorecard(text: str, where: str = "<scorecard>", script_steps: Collection[str] | None = None) -> Scorecard:
+    """A scorecard from TOML text; ``script_steps``, when given, are the labels a script item may name."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -103,7 +108,7 @@ def parse_scorecard(text: str, where: str = "<scorecard>") -> Scorecard:
     raw_items = data.get("item")
     if not isinstance(raw_items, list) or not raw_items:
         raise ScorecardError(f"{where}: no [[item]] tables: list the scored items, see scorecards/default.toml")
-    items = tuple(_item(raw, _Place(where, lines, n)) for n, raw in enumerate(raw_items))
+    items = tuple(_item(raw, _Place(where, lines, n), script_steps) for n, raw in enumerate(raw_items))
     total = sum(i.points for i in items)
     if abs(total - TOTAL_POINTS) > 1e-6:
         raise ScorecardError(f"{where}: the items' points add up to {total:g}, not {TOTAL_POINTS:g}: "
@@ -132,7 +137,7 @@ class _Place:
         return ScorecardError(f"{self.where}:{line + 1}: item {self.index + 1}: {message}")
 
 
-def _item(raw: Any, place: _Place) -> ScorecardItem:
+def _item(raw: Any, place: _Place, script_steps: Collection[str] | None) -> ScorecardItem:
     if not isinstance(raw, dict):
         raise place.error("must be a table of key = value lines")
     try:
@@ -185,9 +190,31 @@ def _item(raw: Any, place: _Place) -> ScorecardItem:
     bad = set(values.get("severities", ())) - set(SEVERITIES)
     if bad:
         raise place.error(f"severities has {sorted(bad)[0]!r}: use {', '.join(SEVERITIES)}", "severities")
+    if values.get("deduct_by_severity"):
+        _check_severity_deductions(values, place)
+    unknown = [step for step in values.get("steps", ()) if script_steps is not None and step not in script_steps]
+    if unknown:
+        # An unknown label would select no step at all, and the item would score full marks on every call.
+        raise place.error(f"steps names {unknown[0]!r}, which is no step of the lexicon's script.txt: use the "
+                          f"labels {', '.join(script_steps)}", "steps")
     if measure is Measure.COURTESY and not values.get("require"):
         raise place.error('a courtesy item needs require = ["您好", "谢谢、感谢", …]')
     return ScorecardItem(**values)
+
+
+def _check_severity_deductions(values: dict[str, Any], place: _Place) -> None:
+    """A table of deductions must price every severity the item counts, and only those:
+    a missing one made those hits free, an extra one can never apply."""
+    counted = values.get("severities") or SEVERITIES
+    priced = dict(values["deduct_by_severity"])
+    free = [s for s in counted if s not in priced]
+    if free:
+        raise place.error(f"deduct has no deduction for {free[0]!r} hits, which this item counts: add "
+                          f"{free[0]} = … to deduct, or leave {free[0]} out of severities", "deduct")
+    ignored = [s for s in priced if s not in counted]
+    if ignored:
+        raise place.error(f"deduct prices {ignored[0]!r} hits but severities leaves them out: add {ignored[0]!r} "
+                          "to severities or remove it from deduct", "deduct")
 
 
 def _typed(raw: dict, key: str, kind: type, place: _Place, default: Any = None) -> Any:
@@ -202,7 +229,8 @@ def _number(raw: dict, name: str, place: _Place, key: str | None = None) -> floa
     value = raw.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    # NaN passes every comparison's "not below 0" and infinity makes every deduction infinite.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise place.error(f"{key or name} = {value!r} should be a number ≥ 0", key or name)
     return float(value)
 

@@ -5,6 +5,11 @@ loss backed by evidence (a time, the words said then, what was wrong).  A hit on
 critical item fails the call (一票否决): the total becomes 0 and ``Score.failed`` says so.
 Holds announced with 请稍等 and closed with 让您久等了 cost nothing by default: that is
 the etiquette being followed.
+
+What the call gave nothing to measure never earns marks: such an item is not applicable
+and leaves the denominator (the total is out of 100 over the items that apply), and a call
+with no agent speech at all, or under a second of audio, is not scored (total None, with the
+reason) rather than given the points of everything it could not show.
 """
 
 from __future__ import annotations
@@ -12,13 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from coach.results import Evidence, PhraseHit, Report, Score, ScoreItem, Speaker, Verdict
+from coach.results import Evidence, Metric, PhraseHit, Report, Score, ScoreItem, Speaker, Verdict
 from coach.scorecard import Measure, Scorecard, ScorecardItem
 
 _RATE_EVIDENCE = 3  # the worst stretches quoted for the rate
 _QUOTE_CHARS = 40
 _VERDICT = {Verdict.TOO_SLOW: "偏慢", Verdict.TOO_FAST: "偏快"}
 _SEVERITY = {"critical": "严重", "major": "较重", "minor": "轻微"}
+_MIN_SCORABLE_S = 1.0  # less audio than this is a broken file, not a call
+# What each measure of the scorecard needs the analysis to have measured.
+_NEEDS = {Measure.RATE: Metric.RATE, Measure.SILENCE: Metric.SILENCE, Measure.INTERRUPTION: Metric.INTERRUPTION,
+          Measure.PITCH: Metric.PITCH, Measure.SCRIPT: Metric.SCRIPT, Measure.COURTESY: Metric.PHRASES,
+          Measure.FORBIDDEN: Metric.PHRASES, Measure.FILLER: Metric.PHRASES}
 
 
 @dataclass(frozen=True)
@@ -29,18 +39,39 @@ class _Found:
     detail: str
     points: float | None = None  # set by measures that are not "deduct per hit"
     severities: tuple[str, ...] = ()  # forbidden/filler: each hit's severity, for its deduction
+    applicable: bool = True
 
 
 def score(report: Report, scorecard: Scorecard) -> Score:
     """The call's score on ``scorecard``; ``report.score`` is ignored."""
     items = tuple(_score_item(report, item) for item in scorecard.items)
-    earned = round(sum(i.points for i in items), 1)
-    failed = any(i.critical and i.hits for i in items)
-    return Score(0.0 if failed else earned, items, earned=earned, failed=failed, scorecard=scorecard.name)
+    applicable = [i for i in items if i.applicable]
+    possible = round(sum(i.max_points for i in applicable), 1)
+    reason = not_scored(report) or ("" if possible else "没有可以评估的项目")
+    if reason:
+        return Score(None, items, scorecard=scorecard.name, possible=possible, not_scored=reason)
+    earned = round(sum(i.points for i in applicable), 1)
+    failed = any(i.critical and i.hits for i in applicable)
+    total = 0.0 if failed else round(100 * earned / possible, 1)
+    return Score(total, items, earned=earned, failed=failed, scorecard=scorecard.name, possible=possible)
+
+
+def not_scored(report: Report) -> str:
+    """Why the call cannot be scored at all, or "" when it can."""
+    if report.duration_s < _MIN_SCORABLE_S:
+        return f"录音只有 {report.duration_s:.1f} 秒，无法评分"
+    if not any(u.speaker is Speaker.AGENT for u in report.utterances):
+        return "未检测到坐席语音，无法评分"
+    return ""
 
 
 def _score_item(report: Report, item: ScorecardItem) -> ScoreItem:
+    metric = _NEEDS[item.measure]
+    if not report.can_measure(metric):
+        return _not_applicable(item, report.why_not_measured(metric))
     found = _MEASURES[item.measure](report, item)
+    if not found.applicable:
+        return _not_applicable(item, found.detail)
     hits = len(found.evidence)
     points = found.points if found.points is not None else deducted(item, found.severities or ("",) * hits)
     return ScoreItem(item.label, round(points, 1), item.points, found.detail, found.evidence,
@@ -53,10 +84,15 @@ def deducted(item: ScorecardItem, severities: Sequence[str]) -> float:
     return max(0.0, item.points - sum(item.deduction(s) for s in severities[item.allowed:]))
 
 
+def _not_applicable(item: ScorecardItem, why: str) -> ScoreItem:
+    return ScoreItem(item.label, 0.0, item.points, f"不适用：{why}" if why else "不适用", measure=item.measure.value,
+                     critical=item.critical, applicable=False)
+
+
 def _rate(report: Report, item: ScorecardItem) -> _Found:
     rate = report.rate
     if rate.chars_per_min is None:
-        return _Found((), "无语音，不扣分", item.points)
+        return _Found((), "没有坐席语音，无法计算语速", applicable=False)
     band = f"{rate.chars_per_min:.0f} 字/分 (标准 {rate.target_min:.0f}–{rate.target_max:.0f})"
     if rate.verdict is Verdict.OK:
         return _Found((), band, item.points)
@@ -82,8 +118,6 @@ def _silence(report: Report, item: ScorecardItem) -> _Found:
 
 
 def _interruption(report: Report, item: ScorecardItem) -> _Found:
-    if report.agent_channel == "mono":
-        return _Found((), "单声道录音，无法判断", item.points)
     evidence = tuple(
         Evidence(i.start, i.end, _short(f"客户：{i.customer_text} / 坐席：{i.agent_text}"), f"重叠 {i.overlap_s:.1f} 秒")
         for i in report.interruptions if i.overlap_s >= item.min_s)
@@ -92,8 +126,8 @@ def _interruption(report: Report, item: ScorecardItem) -> _Found:
 
 def _pitch(report: Report, item: ScorecardItem) -> _Found:
     pitch = report.pitch
-    if pitch.semitone_std is None:
-        return _Found((), "语音太少，无法判断", item.points)
+    if pitch.semitone_std is None or pitch.monotone is None:
+        return _Found((), "坐席的有声语音太少，无法判断语调", applicable=False)
     flat = pitch.monotone if item.below_st is None else pitch.semitone_std < item.below_st
     detail = f"音高变化 {pitch.semitone_std:.1f} 半音" + ("，语调平淡" if flat else "")
     if not flat:
@@ -108,7 +142,7 @@ def _pitch(report: Report, item: ScorecardItem) -> _Found:
 def _script(report: Report, item: ScorecardItem) -> _Found:
     checks = [c for c in report.script if not item.steps or c.item in item.steps]
     if not checks:
-        return _Found((), "无可检查内容", item.points)
+        return _Found((), "没有可检查的流程步骤", applicable=False)
     missing = [c for c in checks if not c.ok]
     evidence = tuple(Evidence(c.start, None, "", f"缺少：{c.item}" + (f" — {c.detail}" if c.detail else ""))
                      for c in missing)

@@ -304,12 +304,23 @@ _HALLUCINATION_PHRASE = (
     r"|作词[\u4e00-\u9fff]{0,6}作曲[\u4e00-\u9fff]{0,6}"
 )
 _ONLY_HALLUCINATION_PHRASES = re.compile(rf"(?:{_HALLUCINATION_PHRASE})+")
+# What no caller or agent ever says, even inside real speech: a song's credits, a video's sign-off.
+_INVENTED_INSIDE = re.compile(
+    _HALLUCINATION_MARKERS.pattern
+    + r"|作词[\u4e00-\u9fff]{0,6}?作曲[\u4e00-\u9fff]{0,4}|(?:谢谢|感谢)(?:大家|各位)的?(?:观看|收看|收听)"
+)
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
 def compact(text: str) -> str:
     """Text reduced to what was said: simplified, lower case, no punctuation or spaces."""
     return _NOT_WORD.sub("", to_simplified(text.translate(_HALF_WIDTH))).lower()
+
+
+def invented_runs(said: str) -> list[tuple[int, int]]:
+    """[start, end) positions in compact text (`compact`) of what Whisper invented inside real
+    speech: the credits and sign-offs of its training videos, the prompt written back."""
+    return [m.span() for m in _INVENTED_INSIDE.finditer(said)]
 
 
 def is_hallucination(

@@ -49,6 +49,7 @@ MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.json")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "whisper-base"
 _WINDOW_LIMIT_S = 30.0
 _CAREFUL_TEMPERATURES = (0.0, 0.2, 0.4)
+_UNLIKELY_WORD = 0.2  # Whisper's own probability under which a word at the end of a piece is invented
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class WhisperRecognizer:
                 self._careful(samples, i, span, words)
         else:
             self._live(samples, spans, words)
-        return words
+        return [without_unlikely_tail(span_words) for span_words in words]
 
     # ----------------------------------------------------------------- the three decodings
     def _fast(self, samples: np.ndarray, spans: Sequence[Span], words: list[list[Word]]) -> None:
@@ -151,8 +152,8 @@ class WhisperRecognizer:
         after_sentence_end = True
         speech_s = sum(p.duration for p in pieces)
         for segment in segments:
-            seg_words = drop_prompt_echo([w for w in (segment.words or ()) if w.word.strip()],
-                                         self.options.initial_prompt)
+            seg_words = drop_invented([w for w in (segment.words or ()) if w.word.strip()],
+                                      self.options.initial_prompt)
             text = "".join(w.word for w in seg_words)
             if len(segment.tokens) >= TOKENS_PER_S * speech_s:
                 # Past any real speech rate: a decoding loop.  Keep what came before it began.
@@ -271,27 +272,38 @@ def before_loop(words: Sequence[str], repeats: int = 3) -> int:
     return len(words)
 
 
-def drop_prompt_echo(words: Sequence, prompt: str) -> list:
-    """The words without any clause of the prompt that Whisper wrote back as if it were heard.
+def without_unlikely_tail(words: list[Word]) -> list[Word]:
+    """The words without the run at their end that Whisper itself barely believed in.
 
-    A window that starts with a breath or a click is sometimes "transcribed" as the prompt
-    itself (请用简体中文。); dropping the whole window for it would lose the real words around it.
+    A short piece decoded on its own is often finished with a phrase from nowhere — 请注意,
+    我认识了, 试试 — in the silence after the last syllable; Whisper gives such words a
+    probability of a few percent where real words, even misheard ones, get a fifth or more.
     """
-    clauses = {c for c in map(textnorm.compact, re.split(r"[，。！？,.!?]", prompt or "")) if len(c) >= 4}
-    kept, i = [], 0
-    while i < len(words):
-        run, echo_end = "", None
-        for j in range(i, len(words)):
-            run += textnorm.compact(words[j].word)
-            if run in clauses:
-                echo_end = j + 1
-                break
-            if not any(c.startswith(run) for c in clauses):
-                break
-        if echo_end is None:
-            kept.append(words[i])
-            i += 1
-        else:
-            log.info("dropped the prompt written back as speech: %r", run)
-            i = echo_end
+    end = len(words)
+    while end and words[end - 1].probability < _UNLIKELY_WORD:
+        end -= 1
+    if end < len(words):
+        log.info("dropped an unlikely tail: %r", "".join(w.text for w in words[end:]))
+    return words[:end]
+
+
+def drop_invented(words: Sequence, prompt: str) -> list:
+    """The words without what Whisper invented among them: a clause of the prompt written back as
+    if it were heard (a window that starts with a breath comes back as 请用简体中文。), or the
+    credits of a song (作词…作曲…) after the last real word.  Dropping the whole window for
+    them would lose the real words around them."""
+    said = [textnorm.compact(w.word) for w in words]
+    text = "".join(said)
+    runs = textnorm.invented_runs(text)
+    for clause in {c for c in map(textnorm.compact, re.split(r"[，。！？,.!?]", prompt or "")) if len(c) >= 4}:
+        runs += [(m.start(), m.end()) for m in re.finditer(re.escape(clause), text)]
+    if not runs:
+        return list(words)
+    kept, position = [], 0
+    for word, piece in zip(words, said):
+        start, position = position, position + len(piece)
+        if any(a < position and start < b for a, b in runs) and piece:
+            log.info("dropped %r as invented by the recogniser", word.word)
+            continue
+        kept.append(word)
     return kept

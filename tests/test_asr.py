@@ -9,7 +9,8 @@ from coach.audio import SAMPLE_RATE
 from coach.config import AsrOptions
 from coach.errors import ModelError
 from coach.results import Span, Word
-from coach.whisper import WhisperRecognizer, before_loop, drop_prompt_echo, join_spans, pack, word_to_original
+from coach.syllables import count_in
+from coach.whisper import WhisperRecognizer, before_loop, drop_invented, join_spans, pack, word_to_original
 
 
 def test_join_spans_maps_times_back():
@@ -76,7 +77,8 @@ def test_a_turn_the_recogniser_drops_is_decoded_again():
     turns = [Span(0, 2), Span(3, 5), Span(6, 6.4)]
     nuclei = np.array([0.2, 0.5, 0.8, 1.1, 1.4, 1.7, 3.2, 3.5, 3.8, 4.1, 4.4, 4.7, 6.2])
     recogniser = _Recogniser()
-    words = transcribe_turns(recogniser, np.zeros(7 * SAMPLE_RATE), turns, turns, nuclei, AsrOptions())
+    words = transcribe_turns(recogniser, np.zeros(7 * SAMPLE_RATE), turns, turns,
+                             lambda span: count_in(nuclei, span), AsrOptions())
     assert [d for d, _ in recogniser.calls] == [Decoding.FAST, Decoding.CAREFUL]
     assert recogniser.calls[1][1] == [Span(3, 5)]  # only the piece that came back empty
     assert ["".join(w.text for w in ws) for ws in words] == ["字" * 8] * 3
@@ -89,8 +91,15 @@ class _Echo:
 
 def test_the_prompt_written_back_is_dropped_but_the_words_around_it_kept():
     words = [_Echo(w) for w in ["请", "用", "简体", "中文。", "您好，", "请", "稍等"]]
-    kept = drop_prompt_echo(words, "以下是普通话客服电话的录音，请用简体中文。")
+    kept = drop_invented(words, "以下是普通话客服电话的录音，请用简体中文。")
     assert [w.word for w in kept] == ["您好，", "请", "稍等"]
+
+
+def test_song_credits_after_the_last_real_word_are_dropped():
+    words = [_Echo(w) for w in ["部分", "地区", "过紧", "作", "词", "作曲", "赵晓"]]
+    assert [w.word for w in drop_invented(words, "")] == ["部分", "地区", "过紧"]
+    real = [_Echo(w) for w in ["我", "想", "订阅", "这个", "套餐"]]  # 订阅 alone is a real request
+    assert drop_invented(real, "") == real
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
@@ -107,3 +116,14 @@ def test_missing_model_is_a_clear_error(tmp_path):
 ])
 def test_a_segment_cut_in_a_decoding_loop_keeps_the_speech_before_it(words, kept):
     assert before_loop(words) == kept
+
+
+def test_a_tail_whisper_barely_believed_in_is_dropped():
+    from coach.whisper import without_unlikely_tail
+
+    said = [Word(8.0, 8.2, "迪", 0.53), Word(8.2, 8.4, "卡", 0.92), Word(9.3, 9.5, "专", 0.24),
+            Word(9.8, 10.0, "市", 0.46)]
+    tail = [Word(10.0, 10.3, "请", 0.02), Word(10.3, 10.3, "注意", 0.06)]
+    assert without_unlikely_tail(said + tail) == said
+    assert without_unlikely_tail(said) == said  # a real word of 0.24 stays
+    assert without_unlikely_tail(tail) == []

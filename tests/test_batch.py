@@ -19,8 +19,9 @@ import pytest
 from coach.qa.batch import Settings, content_hash, discover, plan, read_manifest
 from coach.config import Options
 from coach.errors import ManifestError
-from coach.qa.store import Recording, Status
-from tests.fixtures.calls import OPENING, CLOSING, Scenario, render, script
+from coach.qa.store import Recording, Status, Stored
+from tests.fixtures.faults import (busy_folder, busy_with_b_long, coach_processes_under, rows, short_calls,
+                                   start_batch, wait_until)
 
 ROOT = Path(__file__).resolve().parent.parent
 COACH = [sys.executable, "-m", "coach.cli"]
@@ -80,9 +81,10 @@ def test_input_that_is_neither_folder_nor_manifest(tmp_path):
 def test_plan_redoes_only_new_changed_or_resettled_recordings(tmp_path):
     same, changed, new = (touch(tmp_path / f"{n}.wav", n.encode()) for n in ("same", "changed", "new"))
     recs = [Recording(str(p), p.stem) for p in (same, changed, new)]
-    done = {str(same): (content_hash(same), "S1", Status.FAILED), str(changed): ("old-bytes", "S1", Status.OK)}
+    done = {str(same): Stored(recs[0], content_hash(same), "S1", Status.FAILED),
+            str(changed): Stored(recs[1], "old-bytes", "S1", Status.OK)}
     work = plan(recs, done, "S1")
-    assert [r.call_id for r, _ in work.todo] == ["changed", "new"]
+    assert [job.recording.call_id for job in work.todo] == ["changed", "new"]
     assert (work.skipped, work.skipped_failed) == (1, 1)
     work = plan(recs, done, "S2")  # other settings: everything again
     assert len(work.todo) == 3 and work.skipped == 0
@@ -104,31 +106,23 @@ def test_settings_hash_follows_options_and_lexicon_but_not_threads(tmp_path):
 
 # --- whole runs (real model, real files, real databases) -------------------------------------
 
-SHORT_CALL = OPENING + [("C", "c01", 0.6), ("A", "a13", 0.6)] + CLOSING
-
-
 @pytest.fixture(scope="module")
 def calls(tmp_path_factory) -> Path:
     """Four short stereo calls (8 kHz μ-law and 16 kHz), a broken one, an empty one and a note."""
     folder = tmp_path_factory.mktemp("calls")
-    turns = script(SHORT_CALL)
-    for i, fmt in enumerate(("wav_ulaw8k", "wav16", "wav_ulaw8k", "flac")):
-        scenario = Scenario(f"call{i}", turns, max(t.end for t in turns) + 1.0, bleed_db=-20, fmt=fmt)
-        render(scenario, folder)
-        folder.joinpath(f"call{i}.labels.json").unlink()
+    short_calls(folder)
     touch(folder / "broken.wav", b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
     touch(folder / "empty.mp3", b"")
     touch(folder / "README.txt", b"not audio, ignored")
     return folder
 
 
+def ok_rows(db: Path) -> list[tuple]:
+    return [r for r in rows(db) if r[1] == "ok"]
+
+
 def batch(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([*COACH, "batch", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-
-def rows(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as con:
-        return con.execute("SELECT call_id, status, error, analysed_at FROM recordings ORDER BY call_id").fetchall()
 
 
 @pytest.mark.model
@@ -184,7 +178,7 @@ def test_sigkill_mid_batch_then_rerun_finishes_without_loss_or_duplicates(calls,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists() and len(_ok_rows(db)) >= 2:
+        if db.exists() and len(ok_rows(db)) >= 2:
             break
         time.sleep(0.2)
     assert proc.poll() is None, "the batch ended before it could be killed"
@@ -200,14 +194,6 @@ def test_sigkill_mid_batch_then_rerun_finishes_without_loss_or_duplicates(calls,
     assert len(after) == 12 and len({r[0] for r in after}) == 12
     assert all(status == "ok" for _, status, _, _ in after)
     assert all(dict((r[0], r[3]) for r in after)[k] == v for k, v in before.items())  # not redone
-
-
-def _ok_rows(db: Path) -> list:
-    try:
-        with sqlite3.connect(db, timeout=1) as con:
-            return con.execute("SELECT 1 FROM recordings WHERE status = 'ok'").fetchall()
-    except sqlite3.Error:
-        return []  # still being created
 
 
 @pytest.mark.parametrize("where, message", [
@@ -246,6 +232,8 @@ def test_batch_into_postgresql(calls, tmp_path):
     for name in ("call0.wav", "broken.wav"):
         shutil.copy(calls / name, folder / name)
     with postgres_server() as url:
+        # The server trusts 127.0.0.1, so a password in the URL is accepted and not needed.
+        url = url.replace("@127.0.0.1", ":pg-s3cret@127.0.0.1")
         first = batch(str(folder), "--db", url)
         again = batch(str(folder), "--db", url)
         import psycopg
@@ -255,6 +243,8 @@ def test_batch_into_postgresql(calls, tmp_path):
     assert first.returncode == 1 and "1 analysed, 0 already done, 1 failed" in first.stdout, first.stderr
     assert "0 analysed, 2 already done" in again.stdout
     assert got == [("broken", "failed"), ("call0", "ok")]
+    for run in (first, again):  # the summary and the hint at `coach export` name the database
+        assert "pg-s3cret" not in run.stdout + run.stderr and ":***@127.0.0.1" in run.stdout
 
 
 @pytest.mark.model
@@ -279,3 +269,149 @@ def test_batch_on_a_local_ray_cluster(calls, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "2 analysed" in result.stdout
     assert [r[:2] for r in rows(db)] == [("call0", "ok"), ("call1", "ok")]
+
+
+# --- reruns: corrections reach the database, a moved archive keeps one row per recording ----
+
+def test_plan_updates_corrected_metadata_and_redoes_a_corrected_channel(tmp_path):
+    a, b = touch(tmp_path / "a.wav", b"aaa"), touch(tmp_path / "b.wav", b"bbb")
+    on_record = [Recording(str(a), "a", "A001", "一组", "left", "2026-11-16"),
+                 Recording(str(b), "b", "A001", "一组", "left", "2026-11-16")]
+    known = {r.source: Stored(r, content_hash(r.source), "S1", Status.OK) for r in on_record}
+    corrected = [replace(on_record[0], agent_id="A002", team="二组", call_date="2026-11-17"),
+                 replace(on_record[1], agent_channel="right")]
+    work = plan(corrected, known, "S1")
+    assert [job.recording for job in work.relabel] == [corrected[0]]  # no analysis: the audio is the same
+    assert [job.recording for job in work.todo] == [corrected[1]]  # the other party is the agent now
+    assert work.skipped == 0
+
+
+def test_plan_follows_a_moved_recording_by_content_and_call_id(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    on_record = [Recording(str(touch(old / f"{n}.wav", n.encode())), n) for n in ("a", "b", "c")]
+    known = {r.source: Stored(r, content_hash(r.source), "S1", Status.OK) for r in on_record}
+    shutil.move(old, new)
+    moved = discover(new)
+    work = plan(moved, known, "S1")
+    assert [(job.replaces, job.recording.source) for job in work.relabel] == [
+        (str(old / f"{n}.wav"), str(new / f"{n}.wav")) for n in "abc"]
+    assert work.todo == [] and work.duplicates == []
+    # With other settings they are analysed again, each taking over its old row.
+    assert [job.replaces for job in plan(moved, known, "S2").todo] == [str(old / f"{n}.wav") for n in "abc"]
+
+
+def test_plan_does_not_merge_different_calls_that_share_bytes(tmp_path):
+    silent = b"RIFF....WAVE silence"
+    recs = [Recording(str(touch(tmp_path / f"{n}.wav", silent)), n) for n in ("a", "b")]
+    empty = [Recording(str(touch(tmp_path / f"{n}.wav", b"")), n) for n in ("e1", "e2")]
+    known = {recs[0].source: Stored(recs[0], content_hash(recs[0].source), "S1", Status.OK)}
+    work = plan(recs + empty, known, "S1")
+    # Two call ids with equal bytes (two silent recordings) are two calls; a renamed one is
+    # only taken for a moved file when the old file is gone.
+    assert [job.recording.call_id for job in work.todo] == ["b", "e1", "e2"] and work.skipped == 1
+
+
+def test_plan_counts_a_recording_listed_twice_once_and_drops_its_second_row(tmp_path):
+    a = touch(tmp_path / "x" / "a.wav", b"aaa")
+    copy = touch(tmp_path / "y" / "a.wav", b"aaa")
+    recs = [Recording(str(copy), "a"), Recording(str(a), "a")]
+    row_of_a = {str(a): Stored(recs[1], content_hash(a), "S1", Status.OK)}
+    work = plan(recs, row_of_a, "S1")
+    assert work.duplicates == [(recs[0], str(a))]  # the one on record keeps its row
+    assert work.stale == [] and work.skipped == 1 and work.todo == []
+    # Two rows of it already (an older coach analysed a copied archive again): one goes.
+    work = plan(recs, {**row_of_a, str(copy): Stored(recs[0], content_hash(copy), "S1", Status.OK)}, "S1")
+    assert work.stale == [str(a)] and work.skipped == 1
+
+
+def seed(db, recordings):
+    """Finished rows for ``recordings`` (real files and hashes, the real settings hash)."""
+    from coach.qa.store import Store
+    from tests.fixtures.reports import make_outcome
+
+    with Store(str(db)) as store:
+        for rec in recordings:
+            outcome = make_outcome(rec.source, content_sha=content_hash(rec.source),
+                                   settings_sha=Settings(Options()).fingerprint())
+            store.save(replace(outcome, recording=rec))
+
+
+def rerun(recordings, db):
+    """What `coach batch` does on a rerun that needs no analysis (so no model is loaded)."""
+    from coach.qa.batch import run_batch
+    from coach.qa.store import Store
+
+    with Store(str(db)) as store:
+        return run_batch(recordings, store, Settings(Options())), list(store.recordings())
+
+
+def test_a_rerun_with_a_corrected_manifest_updates_the_rows_without_analysis(tmp_path):
+    touch(tmp_path / "calls" / "a.wav", b"aaa")
+    touch(tmp_path / "calls" / "b.wav", b"bbb")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,call_id,agent_id,team,date\ncalls/a.wav,C1,A001,一组,2026-11-16\n"
+                        "calls/b.wav,C2,A001,一组,2026-11-16\n", encoding="utf-8")
+    seed(tmp_path / "qa.db", read_manifest(manifest))
+    manifest.write_text("path,call_id,agent_id,team,date\ncalls/a.wav,C1,A009,九组,2026-11-18\n"
+                        "calls/b.wav,C2,A001,一组,2026-11-16\n", encoding="utf-8")
+    summary, rows = rerun(read_manifest(manifest), tmp_path / "qa.db")
+    assert (summary.analysed, summary.updated, summary.skipped) == (0, 1, 1)
+    assert [(r["call_id"], r["agent_id"], r["team"], r["call_date"]) for r in rows] == [
+        ("C1", "A009", "九组", "2026-11-18"), ("C2", "A001", "一组", "2026-11-16")]
+
+
+def test_a_moved_archive_keeps_one_row_per_recording_and_stats_count_it_once(tmp_path):
+    from coach.qa.stats import GroupBy, aggregate
+
+    old = tmp_path / "2026-11"
+    for n in ("a", "b"):
+        touch(old / "day1" / f"{n}.wav", n.encode())
+    seed(tmp_path / "qa.db", discover(old))
+    new = tmp_path / "archive" / "2026-11"
+    new.parent.mkdir()
+    shutil.move(old, new)
+    summary, rows = rerun(discover(new), tmp_path / "qa.db")
+    assert (summary.analysed, summary.updated) == (0, 2)
+    assert [r["source"] for r in rows] == [str(new / "day1/a.wav"), str(new / "day1/b.wav")]
+    assert [r["report"]["source"] for r in rows] == [r["source"] for r in rows]
+    (group,) = aggregate(rows, GroupBy.AGENT)
+    assert group.calls == 2
+
+
+# --- faults: a killed worker, a killed batch process ----------------------------------------
+
+@pytest.fixture(scope="module")
+def busy(calls, tmp_path_factory) -> Path:
+    return busy_folder(calls, tmp_path_factory.mktemp("busy"))
+
+
+@pytest.mark.model
+def test_a_killed_worker_costs_only_its_recording_and_the_batch_goes_on(busy, tmp_path):
+    db = tmp_path / "qa.db"
+    proc = start_batch(busy, db, tmp_path / "batch.log")
+    (worker,) = busy_with_b_long(proc, db)
+    os.kill(worker, signal.SIGKILL)  # what the out-of-memory killer does
+    assert proc.wait(timeout=300) == 1
+    output = (tmp_path / "batch.log").read_text()
+    assert "Traceback" not in output and "BrokenProcessPool" not in output, output
+    assert "3 recordings: 2 analysed, 0 already done, 1 failed" in output
+    result = {call_id: (status, error) for call_id, status, error, _ in rows(db)}
+    assert result["a"][0] == result["c"][0] == "ok"  # c.wav was analysed by a new worker
+    assert result["b_long"][0] == "failed" and "killed (SIGKILL, most likely by the out-of-memory killer)" in \
+        result["b_long"][1]
+    assert f"failed: {busy / 'b_long.wav'}: the analysis process was killed" in output
+
+    again = batch(str(busy), "--db", str(db), "--workers", "1")
+    assert again.returncode == 0 and "1 analysed, 2 already done, 0 failed" in again.stdout, again.stdout
+    assert [r[1] for r in rows(db)] == ["ok", "ok", "ok"]
+
+
+@pytest.mark.model
+def test_workers_stop_when_the_batch_process_is_killed(busy, tmp_path):
+    db = tmp_path / "qa.db"
+    proc = start_batch(busy, db, tmp_path / "batch.log")
+    assert busy_with_b_long(proc, db)
+    os.kill(proc.pid, signal.SIGKILL)  # the batch process alone, as a crash would end it
+    proc.wait()
+    # Before, the worker analysed b_long.wav to its end as an orphan holding ~650 MB.
+    assert wait_until(lambda: not coach_processes_under(proc.pid), 5.0), coach_processes_under(proc.pid)

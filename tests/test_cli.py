@@ -5,7 +5,7 @@ one `error: …` line on stderr that names the file and says what to do, a
 non-zero exit code and never a traceback; with several calls the good ones are
 still analysed.  Truncated and silent recordings are not failures.
 
-Every `analyze` run builds the Analyzer (loads Whisper, ~3 s) before it opens
+Every `analyze` run loads the models (Whisper, ~3 s) before it opens
 the first file, so cases share a few multi-file invocations.
 """
 
@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import struct
 import sys
 from pathlib import Path
 
@@ -113,6 +114,23 @@ def _unreadable(p: Path) -> None:
     p.chmod(0)
 
 
+def _named_pipe(p: Path) -> None:
+    os.mkfifo(p)  # reading it waited for a writer for ever
+
+
+def _header_1hz(p: Path) -> None:
+    """2 KB of samples under a header that says 1 Hz: 1000 s, had it been believed."""
+    fmt = struct.pack("<HHIIHH", 1, 1, 1, 2, 2, 16)
+    body = b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", 2000) + b"\x01\x02" * 1000
+    p.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def _mostly_nan(p: Path) -> None:
+    x = tone(1.0)
+    x[: int(len(x) * 0.7)] = np.nan
+    sf.write(p, x, SR, subtype="FLOAT")
+
+
 BAD_INPUTS = {
     # case: (maker, a fragment of the reason, a fragment of the advice)
     "empty": (_empty, "empty (0 bytes)", "re-export"),
@@ -122,6 +140,9 @@ BAD_INPUTS = {
     "missing": (_missing, "does not exist", "check the path"),
     "folder": (_folder, "is a folder", "give the audio files"),
     "unreadable": (_unreadable, "not readable", "permissions"),
+    "named_pipe": (_named_pipe, "is a named pipe, not a file", "give a saved recording"),
+    "header_1hz": (_header_1hz, "claims a sample rate of 1 Hz", "re-export"),
+    "mostly_nan": (_mostly_nan, "(70%) that are not numbers (NaN or infinite)", "re-export"),
 }
 _ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -294,8 +315,8 @@ def test_empty_model_dir_is_one_error_line(tmp_path):
 
 
 def test_calls_with_the_same_name_get_separate_reports():
-    from coach.cli import _report_names
-    assert _report_names(["a/call.wav", "b/call.wav", "call.flac", "x.mp3"]) == {
+    from coach.writers.base import report_names
+    assert report_names(["a/call.wav", "b/call.wav", "call.flac", "x.mp3"], ".json") == {
         "a/call.wav": "call.json", "b/call.wav": "call-2.json", "call.flac": "call-3.json", "x.mp3": "x.json"}
 
 
@@ -304,18 +325,14 @@ def test_reports_mask_personal_numbers_unless_told_not_to(tmp_path, monkeypatch,
     """Wiring, not recognition: the analyzer is replaced by one returning a transcript with a
     customer's phone and ID-card numbers (whisper base misrecognises read-out digits too often
     for a spoken fixture to pin this down; tests/test_masking.py covers the patterns)."""
+    import coach.models
     import coach.pipeline
     from coach.cli import main
     from tests.fixtures.reports import as_report, make_walkthrough_report
 
-    class NumbersAnalyzer:
-        def __init__(self, *args, **kwargs) -> None:
-            pass
-
-        def analyze(self, path, channel, progress=None):
-            return as_report(make_walkthrough_report(str(path)))
-
-    monkeypatch.setattr(coach.pipeline, "Analyzer", NumbersAnalyzer)
+    monkeypatch.setattr(coach.models.Models, "load", classmethod(lambda cls, *args, **kwargs: None))
+    monkeypatch.setattr(coach.pipeline, "analyze",
+                        lambda models, path, channel, progress=None: as_report(make_walkthrough_report(str(path))))
     call = tmp_path / "call.wav"
     sf.write(call, np.zeros((SR, 2), np.float32), SR)
     args = ["analyze", str(call), "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")]

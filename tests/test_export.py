@@ -76,3 +76,39 @@ def test_an_interrupted_export_leaves_the_old_file_and_no_temp_file(store, tmp_p
         export(broken, out)
     assert out.read_text(encoding="utf-8") == "previous export"
     assert [p.name for p in out.parent.iterdir()] == ["results.out"]
+
+
+def test_a_not_scored_call_exports_an_empty_score_and_a_null_total(tmp_path):
+    with Store(str(tmp_path / "results.db")) as store:
+        store.save(make_outcome("/calls/silent.wav", score=None))
+        (row,) = store.recordings()
+        assert row["score"] is None
+        export_csv(store, tmp_path / "r.csv")
+        export_json(store, tmp_path / "r.json")
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as f:
+        (exported,) = csv.DictReader(f)
+    assert exported["status"] == "ok" and exported["score"] == ""
+    (item,) = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["recordings"]
+    assert item["report"]["score"]["total"] is None
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path):
+    from dataclasses import replace
+
+    from coach.qa.store import Recording
+
+    attacks = {"source": "/calls/=cmd|'/c calc'!A1.wav", "call_id": "+SUM(1,2)", "agent_id": "=HYPERLINK(\"http://x\")",
+               "team": "@SUM(A1)", "call_date": "2026-11-16"}
+    with Store(str(tmp_path / "results.db")) as store:
+        outcome = make_outcome("/calls/x.wav")
+        store.save(replace(outcome, recording=Recording(**attacks, agent_channel="left")))
+        store.save(make_outcome("/calls/y.wav", failed=True, agent_id=" -1+2", team="\t=1+1"))
+        export_csv(store, tmp_path / "r.csv")
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as f:
+        attacked, failed = csv.DictReader(f)
+    assert {k: attacked[k] for k in attacks} == {
+        "source": "/calls/=cmd|'/c calc'!A1.wav",  # starts with /: nothing to run
+        "call_id": "'+SUM(1,2)", "agent_id": "'=HYPERLINK(\"http://x\")", "team": "'@SUM(A1)",
+        "call_date": "2026-11-16"}
+    assert (failed["agent_id"], failed["team"]) == ("' -1+2", "'\t=1+1")
+    assert attacked["score"] == "80.0" and attacked["speaking_rate"] == "250.0"  # numbers stay numbers

@@ -23,7 +23,7 @@ import pytest
 import soundfile as sf
 
 from coach.results import PhraseHit, Speaker, Utterance
-from coach.writers.html_report import place_hits, render_html, write_html
+from coach.writers.html_report import HtmlWriter, place_hits, render_html
 from tests.browser import chromium, console_errors
 from tests.fixtures.reports import FORBIDDEN_AT, SCRIPT_TEXT, as_report, make_long_report, make_walkthrough_report
 
@@ -50,7 +50,7 @@ def call(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def page(call, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("html") / "call.html"
-    write_html(as_report(make_walkthrough_report(str(call))), out)
+    HtmlWriter().write(as_report(make_walkthrough_report(str(call))), out)
     return out
 
 
@@ -94,7 +94,7 @@ def test_forbidden_phrases_are_marked_with_the_suggestion_beside_them(page):
 
 def test_a_missing_recording_gives_a_report_without_a_player(tmp_path):
     out = tmp_path / "gone.html"
-    write_html(as_report(make_walkthrough_report(str(tmp_path / "moved-away.wav"))), out)
+    HtmlWriter().write(as_report(make_walkthrough_report(str(tmp_path / "moved-away.wav"))), out)
     html = out.read_text(encoding="utf-8")
     assert "<audio" not in html and 'id="no-audio"' in html and "不知道" in html
 
@@ -186,7 +186,7 @@ def test_in_chromium_a_transcript_with_script_shows_as_text(browser, page):
 def test_in_chromium_a_ten_minute_report_renders_in_under_a_second(browser, tmp_path):
     call = stereo_call(tmp_path / "ten.wav", 600.0)
     out = tmp_path / "ten.html"
-    write_html(as_report(make_long_report(str(call), minutes=10)), out)
+    HtmlWriter().write(as_report(make_long_report(str(call), minutes=10)), out)
     html_bytes = out.stat().st_size
     audio_bytes = len(re.search(rb'src="(data:audio[^"]+)"', out.read_bytes()).group(1))
     assert html_bytes - audio_bytes < MAX_HTML_BYTES

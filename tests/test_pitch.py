@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 from scipy.signal import butter, resample_poly, sosfiltfilt
 
+from coach.config import PitchOptions
 from coach.errors import ConfigError
-from coach.pitch import F0Track, PitchOptions, pitch_stats, track_f0
+from coach.pitch import F0Track, pitch_stats, track_f0
 from coach.results import Span
 
 SR = 16000
-OPTIONS = PitchOptions()
+# The signals here are 2–3 s long: judge them (a call needs 3 s of voiced speech for a verdict).
+OPTIONS = PitchOptions(verdict_min_voiced_s=1.0)
 NO_OUTLIER_RULES = dataclasses.replace(OPTIONS, jump_st=np.inf, octave_st=np.inf)
 
 
@@ -61,7 +63,7 @@ def test_constant_harmonic_complex_is_monotone():
     assert stats.monotone is True
 
 
-@pytest.mark.parametrize("distance_st, monotone", [(6.0, False), (3.0, True)])
+@pytest.mark.parametrize("distance_st, monotone", [(6.0, False), (2.4, False), (1.6, True)])
 def test_alternating_tones_spread_is_half_their_distance(distance_st, monotone):
     # Equal time at 0 and d semitones: deviations ±d/2 from the mean, so std = d/2 exactly.
     n = 3 * SR
@@ -69,6 +71,12 @@ def test_alternating_tones_spread_is_half_their_distance(distance_st, monotone):
     stats = stats_of(harmonic(np.where(high, 180.0 * 2 ** (distance_st / 12), 180.0), 3.0))
     assert stats.semitone_std == pytest.approx(distance_st / 2, abs=0.1)
     assert stats.monotone is monotone
+
+
+def test_too_little_voiced_speech_gets_a_figure_but_no_verdict():
+    stats = stats_of(harmonic(150.0, 2.0), PitchOptions())  # 2 s voiced, 3 s needed
+    assert stats.semitone_std < 0.05 and stats.monotone is None
+    assert stats_of(harmonic(150.0, 3.5), PitchOptions()).monotone is True
 
 
 def test_vibrato_spread_is_depth_over_root_two():
@@ -230,26 +238,61 @@ def _first_call(tmp_path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _waiting_on_a_flock(pids: set[int], timeout_s: float = 60.0) -> bool:
-    """True once every pid shows in /proc/locks as blocked on a flock ("->" marks a waiter)."""
+def _lock_of(tmp_path) -> Path:
+    """Where coach.pitch puts its compile lock in a process started like _first_call."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", "import coach.pitch as p; print(p.COMPILE_LOCK)"], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return Path(out)
+
+
+def _waiting_on(lock: Path, pids: set[int], timeout_s: float = 60.0) -> bool:
+    """True once every pid holds the lock file open (inside the lock's wait) and is still running."""
+    def holding(pid: int) -> bool:
+        try:
+            return any(os.readlink(fd) == str(lock) for fd in Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            return False
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        waiting = {int(line.split()[5]) for line in Path("/proc/locks").read_text().splitlines()
-                   if "-> FLOCK" in line}
-        if pids <= waiting:
+        if all(holding(pid) for pid in pids):
             return True
         time.sleep(0.2)
     return False
 
 
 def test_processes_starting_on_an_empty_cache_compile_one_at_a_time(tmp_path):
-    lock = tmp_path / "coach-numba-compile.lock"  # where coach.pitch puts it under TMPDIR
+    lock = _lock_of(tmp_path)
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         together = [_first_call(tmp_path) for _ in range(2)]
-        assert _waiting_on_a_flock({p.pid for p in together}), "the first yin call did not wait for the lock"
+        assert _waiting_on(lock, {p.pid for p in together}), "the first yin call did not wait for the lock"
+        time.sleep(1.0)
+        assert all(p.poll() is None for p in together) and not any((tmp_path / "numba").rglob("*.nbi"))
     finished = [(p.wait(timeout=300), p.stderr.read()) for p in together]
     later = _first_call(tmp_path)
     finished.append((later.wait(timeout=120), later.stderr.read()))
     assert all(rc == 0 for rc, _ in finished), finished
     assert any((tmp_path / "numba").rglob("*.nbi"))  # the cache they share was written
+
+
+def test_the_compile_lock_is_the_users_own_and_names_the_cache_it_guards(tmp_path):
+    lock = _lock_of(tmp_path)
+    assert lock.parent == tmp_path and f"-{os.getuid()}-" in lock.name
+    (tmp_path / "other").mkdir()
+    assert _lock_of(tmp_path / "other").name != lock.name  # another cache, another lock
+
+
+def test_a_stale_compile_lock_delays_but_never_stalls(tmp_path, caplog):
+    from coach.pitch import _machine_wide_lock
+
+    lock = tmp_path / "held.lock"
+    # Held by a process that stopped (here: another open file of this one, which conflicts alike).
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        began = time.monotonic()
+        with _machine_wide_lock(str(lock), timeout_s=1.0):
+            waited = time.monotonic() - began
+    assert 1.0 <= waited < 5.0
+    assert "still held after 1 s" in caplog.text

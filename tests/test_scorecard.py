@@ -90,3 +90,43 @@ def test_the_cli_reports_a_bad_scorecard_in_one_line_before_loading_anything(tmp
                                 cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert result.stderr.strip() == f"error: {bad}:5: item 1: zero_at = 0.0: give a fraction above 0, e.g. 0.25"
+
+
+# Each of these passed before and quietly changed the score: a step label that selects no step
+# scores the item full marks on every call, a severity left out of a deduction table made those
+# hits free, NaN passed the "≥ 0" check and infinity made one hit cost everything.
+FORBIDDEN = '[[item]]\nmeasure = "forbidden"\nlabel = "禁语"\npoints = 10\n'
+SCRIPT = '[[item]]\nmeasure = "script"\nlabel = "流程"\npoints = 10\n'
+
+
+@pytest.mark.parametrize("item, line, message", [
+    (SCRIPT + 'steps = ["开场白"]\n', 9, "steps names '开场白', which is no step of the lexicon's script.txt: "
+                                          "use the labels 开场问候并报工号"),
+    (FORBIDDEN + "deduct = { minor = 5 }\n", 9, "deduct has no deduction for 'major' hits, which this item "
+                                                 "counts: add major = … to deduct"),
+    (FORBIDDEN + 'severities = ["minor"]\ndeduct = { minor = 5, major = 10 }\n', 10,
+     "deduct prices 'major' hits but severities leaves them out"),
+    (FORBIDDEN + "deduct = nan\n", 9, "deduct = nan should be a number ≥ 0"),
+    (FORBIDDEN + "deduct = { minor = 5, major = inf, critical = 1 }\n", 9, "deduct = inf should be a number ≥ 0"),
+    (SCRIPT + "deduct = -2\n", 9, "deduct = -2 should be a number ≥ 0"),
+    (SCRIPT.replace("points = 10", "points = nan"), 8, "points = nan should be a number ≥ 0"),
+])
+def test_quiet_score_changers_are_errors_with_file_line_and_fix(tmp_path, item, line, message):
+    card = tmp_path / "my.toml"
+    card.write_text(GOOD_ITEM.replace("100", "90") + item, encoding="utf-8")
+    with pytest.raises(ScorecardError) as error:
+        load_scorecard(card)
+    assert str(error.value).startswith(f"{card}:{line}: item 2: "), str(error.value)
+    assert message in str(error.value)
+
+
+def test_steps_are_checked_against_the_lexicon_the_analysis_uses(tmp_path):
+    (tmp_path / "lexicon").mkdir()
+    (tmp_path / "lexicon" / "script.txt").write_text(
+        "verify | label: 核实身份 | where: anywhere | need: 身份证后四位 | hint: 先核实身份\n", encoding="utf-8")
+    card = tmp_path / "my.toml"
+    card.write_text(GOOD_ITEM.replace("100", "90") + SCRIPT + 'steps = ["核实身份", "开场问候并报工号"]\n',
+                    encoding="utf-8")
+    with pytest.raises(ScorecardError, match="'核实身份', which is no step"):
+        load_scorecard(card)
+    assert load_scorecard(card, [tmp_path / "lexicon"]).items[1].steps == ("核实身份", "开场问候并报工号")

@@ -5,8 +5,8 @@ from dataclasses import replace
 import pytest
 
 from coach.results import (
-    Interruption, PhraseHit, PitchStats, RateStats, Score, ScriptCheck, Silence, Speaker, UtterancePitch,
-    Verdict,
+    Interruption, Measurability, Metric, Party, PhraseHit, PitchStats, RateStats, Score, ScriptCheck, Silence, Source,
+    Speaker, UtterancePitch, Verdict,
 )
 from coach.scorecard import load_scorecard, parse_scorecard
 from coach.scoring import score
@@ -111,12 +111,37 @@ deduct = 20
     assert score(replace(clean, phrases=fillers), card).total == 60
 
 
-def test_mono_calls_and_silent_calls_lose_nothing_they_cannot_be_judged_on(clean):
-    silent = replace(clean, agent_channel="mono", rate=RateStats(0, 0.0, None, Verdict.NO_SPEECH, 120, 140),
-                     pitch=PitchStats(None, None, None), utterances=(), script=())
-    by = items(score(silent, DEFAULT))
-    assert by["抢话"].points == 15 and by["语速"].points == 15 and by["语调"].points == 10
-    assert by["规范流程"].detail == "无可检查内容"
+def test_what_a_mono_call_cannot_show_is_not_applicable_and_leaves_the_denominator(clean):
+    mono = replace(clean, speakers=(Party(Speaker.AGENT, Source.MONO),), measurable=(
+        Measurability(Metric.INTERRUPTION, False, "单声道录音（只有坐席）：无法判断抢话，未作评估。"),))
+    result = score(mono, DEFAULT)
+    by = items(result)
+    assert not by["抢话"].applicable and by["抢话"].points == 0 and "单声道" in by["抢话"].detail
+    assert result.possible == 100 - by["抢话"].max_points
+    assert result.total == 100  # everything that could be judged was right: 85 of 85 is 100
+    # a forbidden phrase costs its points out of what applies: 85 − 15 … scaled back to 100
+    rude = replace(mono, phrases=mono.phrases + (PhraseHit("forbidden", "不知道", Speaker.AGENT, 50.0, 50.5,
+                                                            severity="major"),))
+    rude_result = score(rude, DEFAULT)
+    lost = sum(i.max_points - i.points for i in rude_result.items if i.applicable)
+    assert rude_result.total == pytest.approx(100 * (rude_result.possible - lost) / rude_result.possible, abs=0.1)
+
+
+def test_a_call_without_agent_speech_is_not_scored(clean):
+    silent = replace(clean, rate=RateStats(0, 0.0, None, Verdict.NO_SPEECH, 120, 140), pitch=PitchStats(None, None, None),
+                     utterances=(), script=(), phrases=())
+    result = score(silent, DEFAULT)
+    assert result.total is None and "未检测到坐席语音" in result.not_scored
+    tiny = replace(clean, duration_s=0.4)
+    assert score(tiny, DEFAULT).total is None and "0.4 秒" in score(tiny, DEFAULT).not_scored
+
+
+def test_too_little_voice_for_a_pitch_verdict_and_no_script_step_are_not_applicable(clean):
+    quiet = replace(clean, pitch=PitchStats(210.0, 0.8, None, 1.5), script=(), measurable=(
+        Measurability(Metric.PITCH, False, "坐席的有声语音太少，无法判断语调"),))
+    by = items(score(quiet, DEFAULT))
+    assert not by["语调"].applicable and "有声语音太少" in by["语调"].detail
+    assert not by["规范流程"].applicable
 
 
 def test_flat_pitch_quotes_the_flattest_utterances(clean):

@@ -127,3 +127,20 @@ def test_reports_without_qa_show_a_dash():
     console.print(rows_to_table(aggregate(ROWS, GroupBy.AGENT), GroupBy.AGENT))
     a002 = next(line for line in console.export_text().splitlines() if "A002" in line)
     assert a002.count("—") >= 4  # talk/listen, first response, hold, rate gap
+
+
+# A call with nothing to measure is "not scored" (score.total null): it counts as a call, but a
+# score of 90 it never earned must not lift the mean, and no score must not sink it.
+def test_not_scored_calls_count_but_stay_out_of_every_score_figure():
+    rows = [row("A001", "2026-11-16", 80.0), row("A001", "2026-11-17", None, speaking_rate=None),
+            row("A001", "2026-11-24", None), row("A001", "2026-11-24", 60.0)]
+    (group,) = aggregate(rows, GroupBy.AGENT)
+    assert (group.calls, group.not_scored, group.score) == (4, 2, 70.0)
+    assert group.trend == (("2026-W47", 80.0), ("2026-W48", 60.0)) and group.score_change == -20.0
+    (lone,) = aggregate([row("A009", "2026-11-16", None)], GroupBy.AGENT)
+    assert (lone.score, lone.trend, lone.score_change) == (None, (), None)
+    console = Console(record=True, width=250)
+    console.print(rows_to_table([group], GroupBy.AGENT))
+    header, a001 = (line.split("┃" if "┃" in line else "│") for line in console.export_text().splitlines()
+                    if "未评分" in line or "A001" in line)
+    assert a001[header.index(next(h for h in header if "未评分" in h))].strip() == "2"

@@ -5,16 +5,19 @@ The PostgreSQL cases are marked ``postgres``; they need the server binaries
 without them, so that a missing install is noticed.  Deselect with -m "not postgres".
 """
 
+import contextlib
 import multiprocessing
 import os
 import sqlite3
+import stat
+import subprocess
 import uuid
 
 import psycopg
 import pytest
 
 from coach.errors import StoreError
-from coach.qa.store import SCHEMA_VERSION, CallFilter, Outcome, Recording, Status, Store
+from coach.qa.store import SCHEMA_VERSION, CallFilter, Outcome, Recording, Status, Store, Stored
 from tests.fixtures.reports import make_outcome
 from tests.servers import postgres_server
 
@@ -49,7 +52,7 @@ def execute(target: str, sql: str) -> list[tuple]:
 
 def test_a_new_database_is_empty_and_records_its_schema_version(target):
     with Store(target) as store:
-        assert store.fingerprints() == {}
+        assert store.known() == {}
         assert list(store.recordings()) == []
     assert execute(target, "SELECT version FROM coach_schema") == [(SCHEMA_VERSION,)]
 
@@ -85,13 +88,15 @@ def test_saving_a_source_again_replaces_its_row(target):
     assert execute(target, "SELECT count(*) FROM recordings") == [(1,)]
 
 
-def test_fingerprints_give_content_settings_and_status_per_source(target):
+def test_known_gives_metadata_content_settings_and_status_per_source(target):
     with Store(target) as store:
         store.save(make_outcome("/calls/b.wav", content_sha="1" * 64, settings_sha="9" * 64))
-        store.save(make_outcome("/calls/a.wav", failed=True, content_sha="2" * 64, settings_sha="9" * 64))
-        assert store.fingerprints() == {
-            "/calls/a.wav": ("2" * 64, "9" * 64, Status.FAILED),
-            "/calls/b.wav": ("1" * 64, "9" * 64, Status.OK),
+        store.save(make_outcome("/calls/a.wav", failed=True, content_sha="2" * 64, settings_sha="9" * 64, team=None))
+        assert store.known() == {
+            "/calls/a.wav": Stored(Recording("/calls/a.wav", "a", "A001", None, "left", "2026-11-16"),
+                                   "2" * 64, "9" * 64, Status.FAILED),
+            "/calls/b.wav": Stored(Recording("/calls/b.wav", "b", "A001", "一组", "left", "2026-11-16"),
+                                   "1" * 64, "9" * 64, Status.OK),
         }
 
 
@@ -225,3 +230,104 @@ def test_two_processes_can_write_one_sqlite_file_at_once(tmp_path):
     with Store(target) as store:
         sources = [r["source"] for r in store.recordings()]
     assert len(sources) == len(set(sources)) == 100
+
+
+# ---- corrections and moves: one row per recording, its id kept ------------------------------
+
+def test_relabel_updates_metadata_and_path_and_keeps_the_analysis(target):
+    with Store(target) as store:
+        store.save(make_outcome("/old/a.wav"))
+        (before,) = store.calls()
+        store.relabel(Recording("/new/a.wav", "a-1", "A002", "二组", "left", "2026-11-17"), "/old/a.wav")
+        (row,) = store.recordings()
+        (after,) = store.calls()
+    assert after["id"] == before["id"]  # links to the call stay valid
+    assert (row["source"], row["call_id"], row["agent_id"], row["team"], row["call_date"]) == (
+        "/new/a.wav", "a-1", "A002", "二组", "2026-11-17")
+    assert row["report"]["source"] == "/new/a.wav" and row["score"] == 80.0 and row["analysed_at"] == before["analysed_at"]
+
+
+def test_saving_with_replaces_moves_the_row_instead_of_adding_one(target):
+    with Store(target) as store:
+        store.save(make_outcome("/old/a.wav", score=50.0))
+        store.save(make_outcome("/elsewhere/b.wav"))
+        store.save(make_outcome("/new/a.wav", score=70.0), replaces="/old/a.wav")
+        rows = {r["source"]: r["score"] for r in store.recordings()}
+        store.remove("/elsewhere/b.wav")
+        assert [r["source"] for r in store.recordings()] == ["/new/a.wav"]
+    assert rows == {"/new/a.wav": 70.0, "/elsewhere/b.wav": 80.0}
+
+
+# ---- readers: read-only, and a database only its owner can read ------------------------------
+
+def test_a_read_only_store_reads_and_never_writes(target):
+    with Store(target) as store:
+        store.save(make_outcome("/calls/a.wav"))
+    with Store(target, read_only=True) as store:
+        assert [r["source"] for r in store.recordings()] == ["/calls/a.wav"]
+        with pytest.raises(StoreError, match="cannot write the database"):
+            store.save(make_outcome("/calls/b.wav"))
+
+
+def test_a_read_only_store_needs_coach_results(target):
+    if not target.startswith("postgresql://"):
+        sqlite3.connect(target).close()
+    with pytest.raises(StoreError, match="holds no coach results"):
+        Store(target, read_only=True)
+
+
+@contextlib.contextmanager
+def read_only(*paths):
+    """Make files and folders read-only for this process, root included (chattr +i), and back."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", *map(str, paths)], check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
+    else:
+        modes = {p: p.stat().st_mode for p in paths}
+        for p in paths:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            for p, mode in modes.items():
+                p.chmod(mode)
+
+
+def test_export_and_stats_work_on_a_read_only_sqlite_file(tmp_path):
+    import sys
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    db = folder / "qa.db"
+    with Store(str(db)) as store:
+        store.save(make_outcome("/calls/a.wav"))
+    out = tmp_path / "out"
+    with read_only(db, folder):
+        with Store(str(db), read_only=True) as store:
+            assert len(list(store.recordings())) == 1
+        for command in (["export", "--db", str(db), "--csv", str(out / "a.csv")], ["stats", "--db", str(db)]):
+            done = subprocess.run([sys.executable, "-m", "coach.cli", *command], capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in folder.iterdir()) == ["qa.db"]  # nothing written beside it
+    assert (out / "a.csv").read_text(encoding="utf-8-sig").count("\n") == 2
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path):
+    db = tmp_path / "qa.db"
+    with Store(str(db)) as store:
+        store.save(make_outcome("/calls/a.wav"))
+        # The WAL files hold the same transcripts until a checkpoint: they get the same mode.
+        for path in (db, tmp_path / "qa.db-wal", tmp_path / "qa.db-shm"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_not_scored_call_has_no_score_and_no_score_filter_takes_it(target):
+    with Store(target) as store:
+        store.save(make_outcome("/calls/silent.wav", score=None))
+        store.save(make_outcome("/calls/talk.wav", score=70.0))
+        assert {r["source"]: r["score"] for r in store.recordings()} == {"/calls/silent.wav": None,
+                                                                       "/calls/talk.wav": 70.0}
+        assert store.count(CallFilter(min_score=0.0)) == (1, 0) and store.count() == (2, 0)

@@ -31,6 +31,7 @@ from coach.errors import AudioError, CoachError
 log = logging.getLogger(__name__)
 
 BLOCK_S = 0.1  # a block every 100 ms: small enough for the silence timer, cheap per call
+LIVE_HOME = Path.home() / "coach-live"  # where sessions keep their recordings unless told otherwise
 _INT16_SCALE = 32768.0
 
 
@@ -51,6 +52,26 @@ class Source(Protocol):
 
     def drain(self) -> list[np.ndarray]:
         """Blocks that arrived before `stop` and were not yet taken."""
+
+
+def session_folder(folder: str | Path | None = None) -> Path:
+    """The folder one session's recording, report and events go to, created: `folder` as given,
+    or a new one under ~/coach-live named by the date and time (…-2, -3 when that is taken), so
+    a session never lands in whatever directory the agent happened to be in."""
+    if folder is not None:
+        path = Path(folder)
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = LIVE_HOME / stamp
+        n = 1
+        while path.exists():
+            n += 1
+            path = LIVE_HOME / f"{stamp}-{n}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AudioError(f"cannot create the session folder {path} ({exc.strerror}): choose another --dir") from None
+    return path
 
 
 @dataclass(frozen=True)
@@ -153,8 +174,10 @@ class DeviceSource:
         self._stopped = threading.Event()
         try:
             with _quiet_stderr():
+                # Opened now (a wrong device is said at once), started by `blocks` once the
+                # session is ready: audio from the model's loading would only arrive late.
                 self._stream = pa.open(format=self._pyaudio_module.paInt16, channels=self.channels, rate=rate,
-                                       input=True, input_device_index=chosen.index,
+                                       input=True, input_device_index=chosen.index, start=False,
                                        frames_per_buffer=int(rate * BLOCK_S), stream_callback=self._arrive)
         except OSError as exc:
             raise DeviceError(f"cannot open {chosen.name!r} at {rate} Hz, {self.channels} channel(s) ({exc}): "
@@ -181,6 +204,12 @@ class DeviceSource:
         return self._arrived / self.rate
 
     def blocks(self) -> Iterator[np.ndarray]:
+        if not self._stopped.is_set() and self._stream.is_stopped():
+            try:
+                self._stream.start_stream()
+            except OSError as exc:
+                raise DeviceError(f"cannot start capturing from {self.device.name!r} ({exc}): "
+                                  "try another --device") from None
         while not self._stopped.is_set():
             try:
                 block = self._queue.get(timeout=0.5)

@@ -1,14 +1,21 @@
 """Batch stage: a folder or manifest of recordings → the results database.
 
-The plan is decided against the database before any audio is decoded: a recording is
-analysed when the database has no row for it, or its row was made from other bytes
-(content hash) or other settings (options, lexicon, model: the settings hash).  Each
-result is written in its own transaction as soon as it arrives, so a batch killed at
-any moment loses only the recordings in flight, and a rerun does exactly those.
+The plan is decided against the database before any audio is decoded.  A recording is
+known by its path, or, when its path has no row, by its content and call id (an archive
+that moved): then its row follows it to the new path instead of a second row appearing.
+A known recording is analysed again when its bytes (content hash), the settings
+(options, lexicon, model, scorecard: the settings hash) or its agent channel changed;
+when only its metadata changed (agent, team, date, call id, path), the row is updated
+without analysis.  Each result is written in its own transaction as soon as it
+arrives, so a batch killed at any moment loses only the recordings in flight, and a
+rerun does exactly those.
 
-Workers are processes that build one `Analyzer` each (the Whisper model is loaded once
-per worker): local ones from `concurrent.futures`, or Ray actors on a cluster
+Workers are processes that build one `Models` each (the Whisper model is loaded once
+per worker): local ones from a pebble `ProcessPool`, or Ray actors on a cluster
 (`--ray ADDRESS`).  Either way the results come back to this process, the only writer.
+A local worker that dies (the out-of-memory killer) costs only the recording it held:
+that one is recorded as failed with the reason, a new worker takes its place, and the
+next run retries it.  A worker whose batch process died stops within a second.
 """
 
 from __future__ import annotations
@@ -19,28 +26,42 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import defaultdict
+from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from pebble import ProcessExpired, ProcessPool
+
 from coach.config import Options
 from coach.errors import CoachError, ManifestError
 from coach.scorecard import Scorecard, load_scorecard
-from coach.qa.store import Outcome, Recording, Status, Store
+from coach.qa.store import Outcome, Recording, Status, Store, Stored
 
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".amr", ".webm"})
 MANIFEST_COLUMNS = ("path", "call_id", "agent_id", "agent_channel", "team", "date")
 CHANNELS = ("left", "right")
+# Content hashes that say nothing about which recording a file is: every unreadable file
+# gets the first, every empty file the second.
+UNREADABLE = "unreadable"
+_EMPTY = hashlib.sha256(b"").hexdigest()
+# The settings hash of a recording whose worker was killed: it matches no settings, so
+# the next run retries it (a killed worker is no verdict on the file).
+RETRY = "retry"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What a worker needs to build its Analyzer; its hash decides what must be redone."""
+    """What a worker needs to build its models; its hash decides what must be redone."""
 
     options: Options
     model_dir: str | None = None
@@ -84,6 +105,8 @@ class Summary:
     failed: int
     audio_s: float
     wall_s: float
+    updated: int = 0  # rows whose metadata or path changed, updated without analysis
+    duplicates: int = 0  # inputs that are another input's recording again (same bytes and call id)
 
     @property
     def speed(self) -> float:
@@ -160,43 +183,101 @@ def content_hash(path: str | Path) -> str | None:
 
 
 @dataclass(frozen=True)
+class Job:
+    recording: Recording
+    content_sha: str
+    replaces: str | None = None  # the source of the row that is this recording's (its file moved)
+
+
+@dataclass(frozen=True)
 class Plan:
-    todo: list[tuple[Recording, str]]  # (recording, content hash) still to analyse
-    skipped: int  # already in the database with the same content and settings
+    todo: list[Job]  # to analyse
+    relabel: list[Job]  # analysed already, but the path or metadata changed: update the row
+    skipped: int  # already in the database with the same content, settings and metadata
     skipped_failed: int  # … of which failed (a broken file stays broken until it changes)
+    duplicates: list[tuple[Recording, str]]  # (input, the source of the input it repeats)
+    stale: list[str]  # sources of second rows of a recording planned under another path
 
 
-def plan(recordings: Sequence[Recording], done: dict[str, tuple[str, str, Status]], settings_sha: str) -> Plan:
-    todo, skipped, skipped_failed = [], 0, 0
-    for rec in recordings:
-        sha = content_hash(rec.source) or "unreadable"
-        previous = done.get(rec.source)
-        if previous and previous[0] == sha and previous[1] == settings_sha:
-            skipped += 1
-            skipped_failed += previous[2] is Status.FAILED
+def plan(recordings: Sequence[Recording], known: dict[str, Stored], settings_sha: str) -> Plan:
+    shas = {rec.source: content_hash(rec.source) or UNREADABLE for rec in recordings}
+    inputs = set(shas)
+    # Rows no input of this run owns by path, by content: where a moved recording is found.
+    elsewhere: dict[str, list[Stored]] = defaultdict(list)
+    for row in known.values():
+        if row.recording.source not in inputs and _identifies(row.content_sha):
+            elsewhere[row.content_sha].append(row)
+    claimed: set[str] = set()
+    first: dict[tuple[str, str], str] = {}  # (content, call id) → the input that has it
+    todo: list[tuple[int, Job]] = []
+    relabel, duplicates, stale = [], [], []
+    skipped = skipped_failed = 0
+    # Inputs with a row of their own first, so that of two copies the one on record keeps its row.
+    for index, rec in sorted(enumerate(recordings), key=lambda item: item[1].source not in known):
+        sha = shas[rec.source]
+        if _identifies(sha):
+            if (sha, rec.call_id) in first:
+                duplicates.append((rec, first[sha, rec.call_id]))
+                if rec.source in known:
+                    stale.append(rec.source)
+                continue
+            first[sha, rec.call_id] = rec.source
+        row = known.get(rec.source) or _moved_here(rec, elsewhere.get(sha, ()), claimed)
+        if row is None:
+            todo.append((index, Job(rec, sha)))
+            continue
+        claimed.add(row.recording.source)
+        moved_from = row.recording.source if row.recording.source != rec.source else None
+        if (row.content_sha, row.settings_sha, row.recording.agent_channel) != (sha, settings_sha, rec.agent_channel):
+            todo.append((index, Job(rec, sha, moved_from)))
+        elif row.recording != rec:
+            relabel.append(Job(rec, sha, row.recording.source))
         else:
-            todo.append((rec, sha))
-    return Plan(todo, skipped, skipped_failed)
+            skipped += 1
+            skipped_failed += row.status is Status.FAILED
+    # Second rows of a recording now on record under another path would count it twice.
+    for sha, call_id in first:
+        stale += [r.recording.source for r in elsewhere.get(sha, ())
+                  if r.recording.call_id == call_id and r.recording.source not in claimed]
+    return Plan([job for _, job in sorted(todo, key=lambda item: item[0])], relabel, skipped, skipped_failed,
+                duplicates, stale)
+
+
+def _identifies(sha: str) -> bool:
+    return sha not in (UNREADABLE, _EMPTY)
+
+
+def _moved_here(rec: Recording, candidates: Sequence[Stored], claimed: set[str]) -> Stored | None:
+    """The row of ``rec`` under another path: one with its content and call id, or else the
+    only row with its content, when that row's file is gone (moved and renamed)."""
+    free = [row for row in candidates if row.recording.source not in claimed]
+    same_call = [row for row in free if row.recording.call_id == rec.call_id]
+    if same_call:
+        return same_call[0]
+    # Content alone is weaker evidence: two silent recordings of one length are byte-identical.
+    if len(free) == 1 and not os.path.exists(free[0].recording.source):
+        return free[0]
+    return None
 
 
 # ----------------------------------------------------------------------------- work
 class Worker:
-    """One analysis process's state: the Analyzer, built once."""
+    """One analysis process's state: the models, built once."""
 
     def __init__(self, settings: Settings):
-        from coach.pipeline import Analyzer
+        from coach.models import Models
 
         self.settings_sha = settings.fingerprint()
-        self.analyzer = Analyzer(settings.options, model_dir=settings.model_dir, lexicon_dirs=settings.lexicon_dirs,
-                                 scorecard=settings.scorecard)
+        self.models = Models.load(settings.options, model_dir=settings.model_dir, lexicon_dirs=settings.lexicon_dirs,
+                                  scorecard=settings.scorecard)
 
     def run(self, recording: Recording, content_sha: str) -> Outcome:
-        from coach.pipeline import Channel
-        from coach.writers.json_report import report_to_dict
+        from coach.pipeline import Channel, analyze
+        from coach.schema import report_to_dict
 
         report, error = None, None
         try:
-            report = report_to_dict(self.analyzer.analyze(recording.source, Channel(recording.agent_channel)))
+            report = report_to_dict(analyze(self.models, recording.source, Channel(recording.agent_channel)))
         except CoachError as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 — one bad recording must not stop a night's batch
@@ -208,12 +289,26 @@ class Worker:
 
 
 _WORKER: Worker | None = None
+_WATCH_PARENT_S = 0.5
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: Settings, parent_pid: int) -> None:
     global _WORKER
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    _WORKER = Worker(settings)
+    # A worker holds ~650 MB; when the batch process dies (kill -9, a crash) nobody will ask
+    # for its result, so it stops instead of analysing on as an orphan.
+    threading.Thread(target=_exit_with, args=(parent_pid,), name="exit-with-parent", daemon=True).start()
+    try:
+        _WORKER = Worker(settings)
+    except CoachError as exc:  # the model or lexicon cannot be loaded: every worker would fail alike
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+def _exit_with(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(_WATCH_PARENT_S)
+    os._exit(1)
 
 
 def _run_in_worker(recording: Recording, content_sha: str) -> Outcome:
@@ -221,25 +316,47 @@ def _run_in_worker(recording: Recording, content_sha: str) -> Outcome:
     return _WORKER.run(recording, content_sha)
 
 
+def killed_outcome(job: Job, exitcode: int | None) -> Outcome:
+    """A failed outcome for a recording whose worker died under it; the next run retries it."""
+    if exitcode == -signal.SIGKILL:
+        how = "was killed (SIGKILL, most likely by the out-of-memory killer)"
+    elif exitcode is not None and exitcode < 0 and -exitcode in signal.valid_signals():
+        how = f"died of {signal.Signals(-exitcode).name}"
+    else:
+        how = f"ended with exit code {exitcode}"
+    return Outcome(job.recording, job.content_sha, RETRY, Status.FAILED,
+                   f"the analysis process {how} while analysing this recording: the next run retries it; "
+                   "give fewer --workers if it happens again", None,
+                   datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
 def threads_per_worker(workers: int, options: Options) -> int:
     """CTranslate2 threads for each worker: the cores shared out, unless the config fixes it."""
     return options.asr.cpu_threads or max(1, (os.cpu_count() or 1) // workers)
 
 
-def run_local(todo: Sequence[tuple[Recording, str]], settings: Settings, workers: int) -> Iterator[Outcome]:
-    # spawn, not fork: CTranslate2's and OpenMP's threads do not survive a fork.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(settings,)) as pool:
-        futures = [pool.submit(_run_in_worker, rec, sha) for rec, sha in todo]
-        try:
-            for future in as_completed(futures):
+def run_local(todo: Sequence[Job], settings: Settings, workers: int) -> Iterator[Outcome]:
+    # pebble rather than concurrent.futures: when a worker dies, ProcessPoolExecutor breaks the
+    # whole pool (BrokenProcessPool for every recording), pebble fails that one task and starts
+    # a new worker.  spawn, not fork: CTranslate2's and OpenMP's threads do not survive a fork.
+    pool = ProcessPool(workers, initializer=_start_worker, initargs=(settings, os.getpid()),
+                       context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {pool.schedule(_run_in_worker, (job.recording, job.content_sha)): job for job in todo}
+        for future in as_completed(futures):
+            try:
                 yield future.result()
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            except ProcessExpired as exc:
+                yield killed_outcome(futures[future], exc.exitcode)
+            except BrokenProcessPool:
+                raise CoachError("no analysis worker could start (the reason is above): fix it and rerun; "
+                                 "nothing was lost") from None
+    finally:
+        pool.stop()
+        pool.join()
 
 
-def run_ray(todo: Sequence[tuple[Recording, str]], settings: Settings, workers: int,
+def run_ray(todo: Sequence[Job], settings: Settings, workers: int,
             address: str) -> Iterator[Outcome]:
     try:
         import ray
@@ -255,7 +372,7 @@ def run_ray(todo: Sequence[tuple[Recording, str]], settings: Settings, workers: 
     try:
         actor = ray.remote(num_cpus=settings.options.asr.cpu_threads or 1)(Worker)
         pool = ActorPool([actor.remote(settings) for _ in range(workers)])
-        yield from pool.map_unordered(lambda a, job: a.run.remote(*job), list(todo))
+        yield from pool.map_unordered(lambda a, job: a.run.remote(job.recording, job.content_sha), list(todo))
     finally:
         ray.shutdown()
 
@@ -265,8 +382,16 @@ def run_batch(recordings: Sequence[Recording], store: Store, settings: Settings,
     began = time.perf_counter()
     if workers < 1:
         raise CoachError(f"--workers {workers}: give 1 or more")
-    work = plan(recordings, store.fingerprints(), settings.fingerprint())
+    work = plan(recordings, store.known(), settings.fingerprint())
+    for job in work.relabel:
+        store.relabel(job.recording, job.replaces or job.recording.source)
+    for source in work.stale:
+        store.remove(source)
+    for rec, original in work.duplicates:
+        log.warning("%s is the same recording as %s (same bytes and call id %s): counted once",
+                    rec.source, original, rec.call_id)
     todo = work.todo
+    moved = {job.recording.source: job.replaces for job in todo}
     threads = threads_per_worker(workers, settings.options)
     settings = replace(settings, options=replace(settings.options,
                                                  asr=replace(settings.options.asr, cpu_threads=threads)))
@@ -278,11 +403,12 @@ def run_batch(recordings: Sequence[Recording], store: Store, settings: Settings,
         outcomes = (run_ray(todo, settings, workers, ray_address) if ray_address
                     else run_local(todo, settings, workers))
         for outcome in outcomes:
-            store.save(outcome)
+            store.save(outcome, replaces=moved[outcome.recording.source])
             done += 1
             failed += outcome.status is Status.FAILED
             audio_s += outcome.report["duration_s"] if outcome.report else 0.0
             if progress:
                 progress(Progress(outcome, done, len(todo), failed, audio_s, time.perf_counter() - began))
     return Summary(found=len(recordings), skipped=work.skipped, failed_before=work.skipped_failed,
-                   analysed=done - failed, failed=failed, audio_s=audio_s, wall_s=time.perf_counter() - began)
+                   analysed=done - failed, failed=failed, audio_s=audio_s, wall_s=time.perf_counter() - began,
+                   updated=len(work.relabel), duplicates=len(work.duplicates))

@@ -3,29 +3,34 @@
 Both stream the rows (a large batch does not fit in memory as one document) into
 a temp file next to the destination and rename it at the end, so an interrupted
 export never leaves a half-written file behind.
+
+CSV files are opened in spreadsheets, which run a cell that starts like a formula
+(=HYPERLINK(…), +cmd|…, @SUM(…)).  Agent ids, call ids, paths and errors come from
+manifests and file names anyone may write, so every text cell that starts with a
+formula character is neutralised as OWASP advises: a leading ' makes it text.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Any
 
-from coach.errors import CoachError
 from coach.qa.store import Store
+from coach.writers.base import atomic_text
 
 CSV_COLUMNS = ("source", "call_id", "agent_id", "team", "call_date", "status", "error", "duration_s",
                "speaking_rate", "silences", "interruptions", "courtesy_hits", "forbidden_hits", "score",
                "analysed_at")
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV Injection"; the full-width
+# forms too, which some spreadsheets fold to ASCII), leading blanks ignored.
+_FORMULA_START = tuple("=+-@\t\r\n\0＝＋－＠")
 
 
 def export_json(store: Store, path: str | Path) -> None:
     """Write ``{"recordings": [{"source", "status", "error", "report"}, …]}`` in source order."""
-    with _atomic_text(Path(path), encoding="utf-8") as f:
+    with atomic_text(Path(path), "export", encoding="utf-8") as f:
         f.write('{"recordings": [')
         for i, row in enumerate(store.recordings()):
             item = {"source": row["source"], "status": row["status"].value, "error": row["error"],
@@ -37,26 +42,17 @@ def export_json(store: Store, path: str | Path) -> None:
 def export_csv(store: Store, path: str | Path) -> None:
     """Write one row per recording with the summary figures (empty cell = not available)."""
     # utf-8-sig: the BOM is what makes Excel read the Chinese names as UTF-8.
-    with _atomic_text(Path(path), encoding="utf-8-sig", newline="") as f:
+    with atomic_text(Path(path), "export", encoding="utf-8-sig", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in store.recordings():
-            writer.writerow({**row, "status": row["status"].value})
+            writer.writerow({name: safe_cell(value) for name, value in {**row, "status": row["status"].value}.items()})
 
 
-@contextlib.contextmanager
-def _atomic_text(destination: Path, encoding: str, newline: str | None = None) -> Iterator[IO[str]]:
-    """A text file that appears at ``destination`` only once it is complete."""
-    tmp = None
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
-            yield f
-        os.replace(tmp, destination)
-    except OSError as exc:
-        raise CoachError(f"cannot write the export {destination} ({exc.strerror}): choose a writable path") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)  # only still there when something failed
+def safe_cell(value: Any) -> Any:
+    """A text value that a spreadsheet would run as a formula, prefixed with ' so it is shown as text."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+

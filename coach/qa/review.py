@@ -22,11 +22,13 @@ from sqlalchemy.engine import Connection
 
 from coach.errors import CoachError
 from coach.qa.callindex import CallReview, review_state, effective_score, reindex
+from coach.qa.export import safe_cell
 from coach.qa.findings import (
     SEVERITY_LABELS, Finding, added_finding, applicable_items, machine_findings, why_not_rescorable,
 )
 from coach.qa.workspace import Action, Workspace, added, appeals, audit, now, record, recordings, reviews
 from coach.scorecard import Measure, Scorecard
+from coach.writers.base import atomic_text
 from coach.writers.terminal import clock, points
 
 MAX_TEXT_CHARS = 2000  # a comment, reason or note
@@ -285,19 +287,8 @@ def write_audit_csv(ws: Workspace, stream: Any) -> None:
 
 
 def export_audit(ws: Workspace, path: str | Path) -> None:
-    from coach.qa.export import _atomic_text
-
-    with _atomic_text(Path(path), encoding="utf-8-sig", newline="") as f:
+    with atomic_text(Path(path), "audit export", encoding="utf-8-sig", newline="") as f:
         write_audit_csv(ws, f)
-
-
-def safe_cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet shows as text (OWASP CSV injection): a leading = + - @ tab or CR
-    gets a ' in front.  Numbers stay numbers."""
-    # TODO(issue 15): use the export module's neutraliser once it is merged, so there is one.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 # ----------------------------------------------------------------------------- helpers

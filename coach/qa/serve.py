@@ -47,6 +47,7 @@ from coach.masking import mask_report, mask_text
 from coach.qa import accounts, callindex, review
 from coach.qa.accounts import AccountError, Role, User
 from coach.qa.callindex import SORTS, CallQuery
+from coach.qa.export import safe_cell
 from coach.qa.findings import KIND_LABELS, SEVERITY_LABELS, describe_key
 from coach.qa.review import Decision, ReviewError
 from coach.qa.web import (
@@ -54,10 +55,10 @@ from coach.qa.web import (
     cookie_header, cross_site, host_allowed, is_loopback, tokens_match,
 )
 from coach.qa.workspace import Workspace, recordings
+from coach.schema import report_from_dict
 from coach.scorecard import Measure, Scorecard, load_scorecard
 from coach.writers.audio_embed import EmbeddedAudio, browser_audio
 from coach.writers.html_report import environment, render_html, report_script, script_policy
-from coach.writers.json_report import report_from_dict
 from coach.writers.terminal import clock, points
 
 log = logging.getLogger(__name__)
@@ -348,7 +349,7 @@ class App:
             cells = [get(view) for _, get in _CSV_COLUMNS]
             if query.q:
                 cells.append(" / ".join(f"{hit['who']} {clock(hit['start'])} {hit['text']}" for hit in view["quotes"]))
-            writer.writerow([review.safe_cell(c) for c in cells])
+            writer.writerow([safe_cell(c) for c in cells])
         # utf-8-sig: the BOM makes Excel read the Chinese as UTF-8.
         return Response.download(out.getvalue().encode("utf-8-sig"), f"coach-calls-{date.today()}.csv",
                                  "text/csv; charset=utf-8")

@@ -4,8 +4,9 @@ The summary columns serve most figures; the QA figures (talk-to-listen ratio, fi
 response, hold time, rate gap) come from each report's ``"qa"`` (reports stored before
 it existed have none, and count as missing).  Means are taken over the calls where a
 figure exists: a call with no agent speech has no speaking rate, a mono call has no
-measurable interruptions and no customer to listen to, a call that was not scored has no
-score; counting those as zero would flatter or sink the group.
+measurable interruptions and no customer to listen to, and a call with nothing to
+measure is not scored (score.total null); counting those as zero would flatter or sink
+the group, and a score it never earned must not lift it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class GroupStats:
     interruptions_per_call: float | None  # over stereo calls only
     courtesy_per_call: float | None
     forbidden_per_call: float | None
-    score: float | None  # over the scored calls
+    score: float | None  # mean over the scored calls
     trend: tuple[tuple[str, float], ...]  # (ISO week "2026-W47", mean score), oldest first
     score_change: float | None  # last week's mean − first week's; None with fewer than two weeks
     not_scored: int = 0  # analysed calls without a score (no agent speech …): left out of the means
@@ -83,7 +84,7 @@ def _group(key: str, rows: list[dict[str, Any]], by: GroupBy) -> GroupStats:
         score=_mean(r["score"] for r in ok),
         trend=trend,
         score_change=trend[-1][1] - trend[0][1] if len(trend) > 1 else None,
-        not_scored=sum(1 for r in ok if r["score"] is None),
+        not_scored=sum(r["score"] is None for r in ok),
         talk_listen=_mean(_qa(r).get("talk_listen_ratio") for r in ok),
         first_response_s=_mean(_qa(r).get("first_response_s") for r in ok),
         hold_s=_mean(_qa(r).get("hold_s") for r in ok),

@@ -4,18 +4,25 @@ SQLAlchemy Core keeps one code path for both databases; only the upsert statemen
 and a few connection settings differ per dialect.  A filesystem path (or a
 ``sqlite:///`` URL) gives a SQLite file that several batch processes on one machine
 can share; a ``postgresql://`` URL gives a server shared by several machines.
+
+The database holds unmasked transcripts: a new SQLite file is created readable by its
+owner only (0600), and readers (export, stats, serve) open it read-only, so a copy
+an auditor may only read still works.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import os
+import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,6 +71,16 @@ class Outcome:
             raise ValueError("an ok outcome needs a report and no error")
         if self.status is Status.FAILED and (self.error is None or self.report is not None):
             raise ValueError("a failed outcome needs an error and no report")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds about a recording: enough to decide what a rerun must do."""
+
+    recording: Recording  # as last saved: path, call id, agent, team, channel, date
+    content_sha: str
+    settings_sha: str
+    status: Status
 
 
 @dataclass(frozen=True)
@@ -140,23 +157,35 @@ _MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
 class Store:
     """The results database at ``target``: a file path, ``sqlite:///…`` or ``postgresql://…``.
 
-    ``create=False`` (export, stats) requires an existing coach database instead of
-    creating an empty one.  Create one Store per process (engines must not cross a
-    fork); use it as a context manager or call ``close()``.
+    ``create=False`` requires an existing coach database instead of creating an empty
+    one; ``read_only=True`` (export, stats, serve) also opens it without writing a
+    byte, so a read-only file or a user with SELECT rights alone is enough.  Create one
+    Store per process (engines must not cross a fork); use it as a context manager or
+    call ``close()``.
     """
 
-    def __init__(self, target: str, create: bool = True) -> None:
-        url = _engine_url(target, create)
+    def __init__(self, target: str, create: bool = True, read_only: bool = False) -> None:
+        create = create and not read_only
+        url = _engine_url(target, create, read_only)
         # Where the database is, for messages: the file path, or the URL as the user
         # would write it, without the password.
-        self._where = (url.database if url.get_backend_name() == "sqlite"
-                       else url.set(drivername="postgresql").render_as_string(hide_password=True))
-        self._engine = sa.create_engine(url)
+        self.where = (url.database if url.get_backend_name() == "sqlite"
+                      else url.set(drivername="postgresql").render_as_string(hide_password=True))
+        if url.get_backend_name() == "sqlite" and read_only:
+            self._engine = sa.create_engine(url, creator=functools.partial(_connect_read_only, url.database))
+        else:
+            self._engine = sa.create_engine(url)
         if self._engine.dialect.name == "sqlite":
-            _configure_sqlite(self._engine)
+            _configure_sqlite(self._engine, read_only)
+        elif read_only:
+            self._engine = self._engine.execution_options(postgresql_readonly=True)
         try:
             with self._translate_errors("open"):
-                self._open_schema(create)
+                if read_only:
+                    with self._reading() as conn:
+                        _check_version(conn, self.where, migrating=False)
+                else:
+                    self._open_schema(create)
         except BaseException:
             self._engine.dispose()
             raise
@@ -167,27 +196,30 @@ class Store:
         for attempt in range(OPEN_ATTEMPTS):
             try:
                 with self._engine.connect().execution_options(coach_write=True) as conn, conn.begin():
-                    _migrate(conn, self._where, create)
+                    _migrate(conn, self.where, create)
                 return
             except sa.exc.OperationalError as exc:
                 if "locked" not in str(exc.orig) or attempt == OPEN_ATTEMPTS - 1:
                     raise
                 time.sleep(0.05 * (attempt + 1))
 
-    def fingerprints(self) -> dict[str, tuple[str, str, Status]]:
-        """source → (content_sha, settings_sha, status): enough to decide what to redo on resume."""
+    def known(self) -> dict[str, Stored]:
+        """source → what the database holds about it (enough to decide what a rerun must do)."""
         r = _recordings.c
-        query = sa.select(r.source, r.content_sha, r.settings_sha, r.status)
+        query = sa.select(r.source, r.call_id, r.agent_id, r.team, r.agent_channel, r.call_date,
+                          r.content_sha, r.settings_sha, r.status)
         with self._reading() as conn:
-            return {row.source: (row.content_sha, row.settings_sha, Status(row.status))
+            return {row.source: Stored(Recording(row.source, row.call_id, row.agent_id, row.team, row.agent_channel,
+                                                 row.call_date),
+                                       row.content_sha, row.settings_sha, Status(row.status))
                     for row in conn.execute(query)}
 
-    def save(self, outcome: Outcome) -> None:
-        """Insert or replace the row of ``outcome.recording.source``, in one transaction."""
-        rec = outcome.recording
+    def save(self, outcome: Outcome, replaces: str | None = None) -> None:
+        """Insert or replace the row of ``outcome.recording.source``, in one transaction;
+        ``replaces``: the row of that other source is this recording's (its file moved),
+        so it takes the new path and the result instead of a second row appearing."""
         row: dict[str, Any] = {
-            "source": rec.source, "call_id": rec.call_id, "agent_id": rec.agent_id, "team": rec.team,
-            "agent_channel": rec.agent_channel, "call_date": rec.call_date,
+            **_metadata_of(outcome.recording),
             "content_sha": outcome.content_sha, "settings_sha": outcome.settings_sha,
             "status": outcome.status.value, "error": outcome.error, "analysed_at": outcome.analysed_at,
             **_summary(outcome.report),
@@ -201,7 +233,23 @@ class Store:
             set_={name: stmt.excluded[name] for name in row if name != "source"},
         )
         with self._writing("write") as conn:
+            if replaces and replaces != outcome.recording.source:
+                _move(conn, replaces, outcome.recording.source)
             conn.execute(stmt)
+
+    def relabel(self, recording: Recording, previous: str) -> None:
+        """The row of source ``previous`` gets ``recording``'s path and metadata (agent, team,
+        date, call id), keeping its analysis: a corrected manifest or a moved archive."""
+        with self._writing("write") as conn:
+            if previous != recording.source:
+                _move(conn, previous, recording.source)
+            conn.execute(sa.update(_recordings).where(_recordings.c.source == recording.source)
+                         .values(_metadata_of(recording)))
+
+    def remove(self, source: str) -> None:
+        """Delete the row of ``source`` (a stale second row of a recording kept under another path)."""
+        with self._writing("write") as conn:
+            conn.execute(sa.delete(_recordings).where(_recordings.c.source == source))
 
     def recordings(self) -> Iterator[dict[str, Any]]:
         """Every row in source order: metadata, status, error, summary columns and the report dict (or None)."""
@@ -287,13 +335,13 @@ class Store:
             cause = lines[0] if lines else type(exc.orig).__name__
             fix = ("check the URL and that the server is running" if self._engine.dialect.name == "postgresql"
                    else "check the file or pass another --db")
-            raise StoreError(f"cannot {action} the database {self._where} ({cause}): {fix}") from None
+            raise StoreError(f"cannot {action} the database {self.where} ({cause}): {fix}") from None
 
 
-def _engine_url(target: str, create: bool) -> URL:
-    """The SQLAlchemy URL for ``target``, after checking a SQLite file can be written."""
+def _engine_url(target: str, create: bool, read_only: bool) -> URL:
+    """The SQLAlchemy URL for ``target``, after checking a SQLite file can be used that way."""
     if "://" not in target:
-        return URL.create("sqlite", database=_writable_file(Path(target), create))
+        return URL.create("sqlite", database=_sqlite_file(Path(target), create, read_only))
     try:
         url = make_url(target)
     except sa.exc.ArgumentError:
@@ -302,20 +350,28 @@ def _engine_url(target: str, create: bool) -> URL:
     if url.drivername == "sqlite":
         if not url.database or url.database == ":memory:":
             raise StoreError(f"the database URL {target!r} names no file: pass sqlite:///PATH")
-        return url.set(database=_writable_file(Path(url.database), create))
+        return url.set(database=_sqlite_file(Path(url.database), create, read_only))
     if url.drivername in ("postgresql", "postgresql+psycopg"):
         return url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default psycopg2
     raise StoreError(f"unsupported database URL {url.render_as_string(hide_password=True)!r}: "
                      "pass a file path, sqlite:///PATH or postgresql://USER@HOST/DB")
 
 
-def _writable_file(path: Path, create: bool) -> str:
-    """The absolute path of a SQLite file that can be created (if ``create``) or written, else StoreError."""
+def _sqlite_file(path: Path, create: bool, read_only: bool) -> str:
+    """The absolute path of a SQLite file that can be read (``read_only``), or created (if
+    ``create``, owner-only) and written; else StoreError."""
     path = path.expanduser().absolute()
     folder = path.parent
     if not create and not path.exists():
         raise StoreError(f"cannot open the database {path} (it does not exist): "
                          "run coach batch with this --db first or pass another --db")
+    if read_only:
+        if path.is_dir():
+            raise StoreError(f"cannot read the database {path} (it is a directory): name the file inside it")
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"cannot read the database {path} (permission denied): "
+                             "ask its owner for read access or pass another --db")
+        return str(path)
     if not folder.is_dir():
         problem, fix = f"directory {folder} does not exist", "create it"
     # WAL mode writes <db>-wal and <db>-shm next to the file, so the directory
@@ -327,11 +383,43 @@ def _writable_file(path: Path, create: bool) -> str:
     elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
         problem, fix = "the file is read-only", "make it writable"
     else:
+        _create_private(path)
         return str(path)
     raise StoreError(f"cannot write the database {path} ({problem}): {fix} or pass another --db")
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+def _create_private(path: Path) -> None:
+    """An empty file only its owner can read, if none is there: SQLite makes a database of it
+    (and gives its -wal and -shm files the same mode); left to SQLite it would be 0644."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # there already, or another batch process made it a moment ago
+    except OSError as exc:
+        raise StoreError(f"cannot create the database {path} ({exc.strerror}): pass another --db") from None
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    """A read-only SQLite connection that also works where nothing may be written.
+
+    A WAL database needs its -shm file to be read; where it is absent and cannot be created
+    (a read-only folder or file system), no writer can be active either, so the file is
+    opened as immutable instead.
+    """
+    error: sqlite3.Error | None = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(f"file:{quote(path)}?{flags}", uri=True, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            error = exc
+    assert error is not None
+    raise error
+
+
+def _configure_sqlite(engine: sa.Engine, read_only: bool) -> None:
     """Settings that let several processes write one SQLite file safely."""
 
     @sa.event.listens_for(engine, "connect")
@@ -343,8 +431,9 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # Busy timeout first: switching to WAL needs a brief lock another process may hold.
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # WAL: readers never block the writer, and a writer waits (busy timeout)
-        # instead of failing while another process commits.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # instead of failing while another process commits.  Setting it is a write.
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -362,21 +451,54 @@ def _migrate(conn: Connection, where: str, create: bool) -> None:
         # Serialise concurrent first opens (transactional DDL holds the rest);
         # SQLite gets the same from BEGIN IMMEDIATE.  The key is arbitrary but fixed.
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(7202611)"))
-    version = 0
-    if sa.inspect(conn).has_table(_schema.name):
-        version = conn.execute(sa.select(sa.func.max(_schema.c.version))).scalar() or 0
-    if version == 0 and not create:
-        raise StoreError(f"the database {where} holds no coach results (no coach_schema table): "
-                         "run coach batch with this --db first or pass another --db")
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"the database {where} was made by a newer coach (schema version {version}, "
-                         f"this coach knows {SCHEMA_VERSION}): upgrade coach or pass another --db")
+    version = _check_version(conn, where, migrating=create)
     if version == SCHEMA_VERSION:
         return
     for step in range(version + 1, SCHEMA_VERSION + 1):
         _MIGRATIONS[step](conn)
     conn.execute(sa.delete(_schema))
     conn.execute(sa.insert(_schema).values(version=SCHEMA_VERSION))
+
+
+def _check_version(conn: Connection, where: str, migrating: bool) -> int:
+    """The database's schema version, when this coach can use it (``migrating``: an empty
+    database will be set up; otherwise it must hold coach results)."""
+    version = 0
+    if sa.inspect(conn).has_table(_schema.name):
+        version = conn.execute(sa.select(sa.func.max(_schema.c.version))).scalar() or 0
+    if version == 0 and not migrating:
+        raise StoreError(f"the database {where} holds no coach results (no coach_schema table): "
+                         "run coach batch with this --db first or pass another --db")
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"the database {where} was made by a newer coach (schema version {version}, "
+                         f"this coach knows {SCHEMA_VERSION}): upgrade coach or pass another --db")
+    return version
+
+
+def _metadata_of(recording: Recording) -> dict[str, Any]:
+    """The columns a recording's metadata fills."""
+    return {"source": recording.source, "call_id": recording.call_id, "agent_id": recording.agent_id,
+            "team": recording.team, "agent_channel": recording.agent_channel, "call_date": recording.call_date}
+
+
+def _move(conn: Connection, old: str, new: str) -> None:
+    """The row of source ``old`` becomes the row of ``new`` (keeping its id, so links to it
+    stay valid), its report's ``source`` with it."""
+    r = _recordings.c
+    # A row already at the new path (another batch got there first) is this recording's too.
+    conn.execute(sa.delete(_recordings).where(r.source == new))
+    report = conn.execute(sa.select(r.report).where(r.source == old)).scalar()
+    values: dict[str, Any] = {"source": new}
+    if report is not None:
+        values["report"] = json.dumps({**json.loads(report), "source": new}, ensure_ascii=False)
+    conn.execute(sa.update(_recordings).where(r.source == old).values(values))
+
+
+def _measurable(report: dict, metric: str) -> bool:
+    """Whether the report could measure `metric` (reports before `measurable` only knew mono)."""
+    if "measurable" in report:
+        return report["measurable"].get(metric, {}).get("measurable", True)
+    return metric != "interruption" or report.get("agent_channel") != "mono"
 
 
 def _summary(report: dict | None) -> dict[str, Any]:
@@ -389,8 +511,9 @@ def _summary(report: dict | None) -> dict[str, Any]:
         "speaking_rate": report["speaking_rate"]["chars_per_min"],
         # A hold (agent asked the customer to wait) is not a dead-air problem.
         "silences": sum(1 for s in report["silences"] if not s["hold"]),
-        "interruptions": None if report["agent_channel"] == "mono" else len(report["interruptions"]),
+        "interruptions": len(report["interruptions"]) if _measurable(report, "interruption") else None,
         "courtesy_hits": sum(1 for p in agent_phrases if p["category"] == "courtesy"),
         "forbidden_hits": sum(1 for p in agent_phrases if p["category"] == "forbidden"),
-        "score": report["score"]["total"],
+        # None: not scored (nothing to measure); stats leave such calls out of every score figure.
+        "score": (report.get("score") or {}).get("total"),
     }

@@ -17,6 +17,7 @@ shown, nothing can be reviewed — and the index is built in a private temporary
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import os
 import shutil
@@ -30,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
 
 from coach.errors import StoreError
-from coach.qa.store import _configure_sqlite, _recordings
+from coach.qa.store import _configure_sqlite, _connect_read_only, _recordings
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ class Workspace:
         """A private SQLite file for the index of a database that cannot be written."""
         self._scratch = tempfile.mkdtemp(prefix="coach-index-")  # 0700: it holds transcripts
         engine = sa.create_engine(URL.create("sqlite", database=os.path.join(self._scratch, "index.db")))
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only=False)
         with engine.connect() as conn, conn.begin():
             _create_index_tables(conn, INDEX_TABLES)
         return engine
@@ -361,12 +362,11 @@ def _unwritable(target: str) -> str | None:
 def _engine(target: str, read_only: bool) -> sa.Engine:
     path = _sqlite_path(target)
     if path is not None:
-        if read_only:
-            # SQLite's own read-only mode: no write can happen, whatever this process does.
-            engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-        else:
-            engine = sa.create_engine(URL.create("sqlite", database=str(path)))
-            _configure_sqlite(engine)
+        url = URL.create("sqlite", database=str(path))
+        # Read-only: SQLite's own read-only mode (immutable where not even -shm can be made), as the Store's readers.
+        engine = (sa.create_engine(url, creator=functools.partial(_connect_read_only, str(path))) if read_only
+                  else sa.create_engine(url))
+        _configure_sqlite(engine, read_only)
         return engine
     url = make_url(target)
     if url.drivername not in ("postgresql", "postgresql+psycopg"):

@@ -1,19 +1,16 @@
-"""Output writers, chosen by name from a small registry.
+"""Output writers: the terminal report, and file formats chosen by name from a small registry.
 
-Each writer takes a finished `Report` and a destination (a path, or a stream for
-the terminal) and knows nothing about how the report was made.
+Each writer takes a finished `Report` and knows nothing about how it was made; the file
+writers share naming, the writability check and the atomic write (`coach.writers.base`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
-from coach.writers.html_report import write_html
-from coach.writers.json_report import write_json
+from coach.writers.base import FileWriter
+from coach.writers.html_report import HtmlWriter
+from coach.writers.json_report import JsonWriter
 from coach.writers.terminal import write_terminal
 
-WRITERS: dict[str, Callable] = {
-    "html": write_html,
-    "json": write_json,
-    "terminal": write_terminal,
-}
+FILE_WRITERS: dict[str, FileWriter] = {w.name: w for w in (JsonWriter(), HtmlWriter())}
+
+__all__ = ["FILE_WRITERS", "FileWriter", "write_terminal"]

@@ -17,8 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,10 +24,11 @@ from typing import Any, Sequence
 
 import jinja2
 
-from coach.errors import CoachError
-from coach.results import PhraseHit, Report, Speaker, Utterance, Verdict
+from coach.masking import mask_source
+from coach.results import Metric, PhraseHit, Report, Speaker, Utterance, Verdict
 from coach.writers.audio_embed import EmbeddedAudio, browser_audio
-from coach.writers.terminal import clock
+from coach.writers.base import FileWriter
+from coach.writers.terminal import clock, layout_label
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WIDTH = 1000.0  # SVG user units across the whole call
@@ -67,9 +66,10 @@ def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: s
     duration = max(report.duration_s, 0.1)
     view = {
         "report": report,
-        "title": Path(report.source).name,
-        "layout": "单声道（只有坐席）" if report.agent_channel == "mono"
-                  else f"立体声（坐席＝{'左' if report.agent_channel == 'left' else '右'}声道）",
+        # The file name often is the caller's number; the path stays unmasked only for reading the audio.
+        "title": Path(mask_source(report.source)).name,
+        "source": mask_source(report.source),
+        "layout": layout_label(report),
         "audio_uri": audio.data_uri() if audio else None,
         "lines": [_line(u, report.phrases) for u in report.utterances],
         "timeline": _timeline(report, duration),
@@ -91,19 +91,12 @@ def report_script() -> str:
     return environment().get_template("report.js").render()
 
 
-def write_html(report: Report, destination: str | Path) -> None:
-    """Write the report with its recording embedded (if the recording can still be read)."""
-    html = render_html(report, browser_audio(report.source))
-    destination = Path(destination)
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(tmp, destination)
-    except OSError as exc:
-        raise CoachError(f"cannot write the HTML report to {destination} ({exc.strerror}): "
-                         "choose a writable path") from None
+class HtmlWriter(FileWriter):
+    name, suffix, what = "html", ".html", "HTML report"
+
+    def render(self, report: Report) -> str:
+        """The page with its recording embedded (if the recording can still be read)."""
+        return render_html(report, browser_audio(report.source))
 
 
 # ----------------------------------------------------------------------------- transcript
@@ -231,7 +224,7 @@ def _summary(report: Report) -> list[tuple[str, str]]:
     return [
         ("语速", f"{r.chars_per_min:.0f} 字/分 · {_VERDICT[r.verdict]}" if r.chars_per_min is not None else "—"),
         ("冷场", f"{sum(not s.hold for s in report.silences)} 次"),
-        ("抢话", "无法判断" if report.agent_channel == "mono" else f"{len(report.interruptions)} 次"),
+        ("抢话", f"{len(report.interruptions)} 次" if report.can_measure(Metric.INTERRUPTION) else "无法判断"),
         ("音高变化", f"{p.semitone_std:.1f} 半音" + ("（平淡）" if p.monotone else "") if p.semitone_std is not None else "—"),
         ("礼貌用语", f"{sum(h.category == 'courtesy' for h in agent)} 次"),
         ("服务禁语", f"{sum(h.category == 'forbidden' for h in agent)} 次"),

@@ -10,11 +10,13 @@ from rich.console import Console
 from rich.text import Text
 
 from coach.lexicon import Lexicon
-from coach.results import Report, Silence, Speaker, Verdict
+from coach.masking import mask_source
+from coach.results import Metric, Report, Silence, Source, Speaker, Verdict
 
 _VERDICT = {Verdict.TOO_SLOW: "偏慢", Verdict.OK: "达标", Verdict.TOO_FAST: "偏快", Verdict.NO_SPEECH: "无语音"}
 _WORST_STRETCHES = 3
 _SEVERITY = {"critical": "严重", "major": "较重", "minor": "轻微"}
+_SOURCE = {Source.LEFT: "左", Source.RIGHT: "右"}
 
 
 def clock(t: float) -> str:
@@ -26,12 +28,30 @@ def points(value: float) -> str:
     return f"{round(value, 1):g}"
 
 
+def layout_label(report: Report) -> str:
+    """Who was measured, in the reader's words: 单声道（只有坐席）, 立体声（坐席＝左声道）…"""
+    agent = report.source_of(Speaker.AGENT)
+    if agent in _SOURCE:
+        return f"立体声（坐席＝{_SOURCE[agent]}声道）"
+    if agent is Source.SEPARATED:
+        return "单声道混音（按声音区分坐席与客户）"
+    return "单声道（只有坐席）"
+
+
+def score_label(report: Report) -> str:
+    score = report.score
+    if score.total is None:
+        return f"不评分：{score.not_scored}"
+    out_of = "" if score.possible in (None, 100) else f"（按适用的 {score.possible:g} 分折算）"
+    return f"得分 {points(score.total)}/100{out_of}"
+
+
 def write_terminal(report: Report, stream: TextIO | None = None) -> None:
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
-    layout = "单声道（只有坐席）" if report.agent_channel == "mono" else f"立体声（坐席＝{'左' if report.agent_channel == 'left' else '右'}声道）"
     console.print(Text.assemble(
-        ("coach 通话报告  ", "bold"), report.source, f"  时长 {clock(report.duration_s)}  {layout}  ",
-        (f"得分 {points(report.score.total)}/100", "bold cyan"),
+        # Recorders name files after the caller's number: the header is read over shoulders.
+        ("coach 通话报告  ", "bold"), mask_source(report.source), f"  时长 {clock(report.duration_s)}  {layout_label(report)}  ",
+        (score_label(report), "bold cyan"),
     ))
     failed_by = [i.name for i in report.score.items if i.critical and i.hits]
     if failed_by:
@@ -45,7 +65,7 @@ def write_terminal(report: Report, stream: TextIO | None = None) -> None:
         "礼貌用语与规范流程": (("script", "courtesy"), _courtesy), "口头禅": (("filler",), _fillers),
     }
     # Worst first: the sections that lost the most points lead.
-    lost = {name: sum(i.max_points - i.points for i in report.score.items if i.measure in measures)
+    lost = {name: sum(i.max_points - i.points for i in report.score.items if i.measure in measures and i.applicable)
             for name, (measures, _) in sections.items()}
     for name in sorted(sections, key=lambda n: -lost[n]):
         mark = ("✗", "red") if lost[name] > 0 else ("✓", "green")
@@ -53,6 +73,25 @@ def write_terminal(report: Report, stream: TextIO | None = None) -> None:
         console.print(Text.assemble((f"{mark[0]} {name}", f"bold {mark[1]}"),
                                     f"  (扣 {points(lost[name])} 分)" if lost[name] else ""))
         sections[name][1](console, report)
+    _figures(console, report)
+
+
+def _figures(console: Console, report: Report) -> None:
+    """The figures trainers compare across agents."""
+    qa = report.qa
+    if qa is None:
+        return
+    parts = [f"坐席 {qa.agent_turns} 轮" + (f" / 客户 {qa.customer_turns} 轮" if qa.customer_turns is not None else "")]
+    if qa.talk_listen_ratio is not None:
+        parts.append(f"说听比 {qa.talk_listen_ratio:.2f}")
+    if qa.first_response_s is not None:
+        parts.append(f"首次应答 {qa.first_response_s:.1f} 秒")
+    if qa.hold_s:
+        parts.append(f"等待 {qa.hold_s:.0f} 秒")
+    if qa.rate_gap is not None:
+        parts.append(f"语速比客户{'快' if qa.rate_gap >= 0 else '慢'} {abs(qa.rate_gap):.0f} 字/分")
+    console.print()
+    console.print(Text.assemble(("通话指标  ", "bold"), "，".join(parts)))
 
 
 def _rate(console: Console, report: Report) -> None:
@@ -62,6 +101,11 @@ def _rate(console: Console, report: Report) -> None:
         return
     console.print(f"  {r.chars_per_min:.0f} 字/分 — {_VERDICT[r.verdict]}（标准 {r.target_min:.0f}–{r.target_max:.0f} 字/分，"
                   f"{r.chars} 字 / {r.speaking_s:.0f} 秒说话时间）")
+    if r.from_syllables > 0:
+        console.print(f"  其中 {r.from_syllables} 字没有识别出文字，按声音里的音节数计入（音节速度 {r.syllables_per_min:.0f} 字/分）。")
+    elif r.from_syllables < 0:
+        console.print(f"  识别结果比声音里的音节多 {-r.from_syllables} 字（识别器多写了），按音节数计算"
+                      f"（音节速度 {r.syllables_per_min:.0f} 字/分）。")
     off = [u for u in report.utterance_rates if u.verdict is not Verdict.OK]
     off.sort(key=lambda u: -abs(u.chars_per_min - (r.target_max if u.verdict is Verdict.TOO_FAST else r.target_min)))
     for u in off[:_WORST_STRETCHES]:
@@ -106,8 +150,8 @@ def _default_lexicon() -> Lexicon:
 
 
 def _interruptions(console: Console, report: Report) -> None:
-    if report.agent_channel == "mono":
-        console.print("  单声道录音，无法判断是否抢话。")
+    if not report.can_measure(Metric.INTERRUPTION):
+        console.print(f"  {report.why_not_measured(Metric.INTERRUPTION)}")
         return
     if not report.interruptions:
         console.print("  没有打断客户说话。")
@@ -119,11 +163,12 @@ def _interruptions(console: Console, report: Report) -> None:
 
 def _pitch(console: Console, report: Report) -> None:
     p = report.pitch
-    if p.semitone_std is None:
+    if p.semitone_std is None or p.monotone is None:
         console.print("  有声语音太少，无法判断语调。")
         return
     state = "语调平淡（缺少抑扬顿挫）" if p.monotone else "语调有起伏"
-    console.print(f"  音高变化 {p.semitone_std:.1f} 半音（低于 2.0 为平淡），中位音高 {p.median_hz:.0f} Hz — {state}")
+    threshold = f"（低于 {p.flat_below_st:g} 为平淡）" if p.flat_below_st is not None else ""
+    console.print(f"  音高变化 {p.semitone_std:.1f} 半音{threshold}，中位音高 {p.median_hz:.0f} Hz — {state}")
     if p.monotone:
         console.print("  建议：关键词加重，句尾自然升降，避免机械朗读。")
 
