@@ -99,6 +99,18 @@ def test_a_missing_recording_gives_a_report_without_a_player(tmp_path):
     assert "<audio" not in html and 'id="no-audio"' in html and "不知道" in html
 
 
+def test_the_report_shows_the_figures_qa_teams_compare_and_none_for_an_old_report():
+    data = make_walkthrough_report("call.wav")
+    data["qa"] = {"talk_listen_ratio": 1.25, "turns": {"agent": 5, "customer": None}, "first_response_s": 0.5,
+                  "hold_s": 42.0, "rate_gap": None}  # customer None / rate gap None: a mono call
+    figures = re.search(r'<div class="summary" id="qa-figures">(.*?)</div>\s*</section>',
+                        render_html(as_report(data)), re.S).group(1)
+    assert "<b>说听比</b>1.25" in figures and "坐席 5 / 客户 —" in figures and "0.5 秒" in figures
+    assert "42 秒" in figures and "<b>语速差</b>—" in figures
+    del data["qa"]  # stored before the report had the figures: no empty block
+    assert 'id="qa-figures"' not in render_html(as_report(data))
+
+
 def test_each_hit_takes_the_occurrence_nearest_its_time():
     u = Utterance(Speaker.AGENT, 10.0, 20.0, "您好，请问您好吗？您好")
     early = PhraseHit("courtesy", "您好", Speaker.AGENT, 10.1, 10.5)

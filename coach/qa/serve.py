@@ -387,7 +387,7 @@ class App:
         if self.options.mask:
             report = mask_report(report)
         extra = {
-            "title": self.name(Path(row["source"]).name), "meta": shown, "state": state, "qa": _qa_view(data),
+            "title": self.name(Path(row["source"]).name), "meta": shown, "state": state,
             "findings": [self._finding(f, state, visitor.user) for f in state.findings],
             "user": visitor.user, "csrf": visitor.csrf, "accounts": self.accounts, "writable": self.ws.writable,
             "call_url": f"/call/{row['id']}", "kinds": KIND_LABELS, "severities": SEVERITY_LABELS,
@@ -715,23 +715,6 @@ def _local_path(value: str | None) -> str:
     if value and re.fullmatch(r"/(?![/\\])[!-~]*", value) and "\\" not in value:
         return value
     return "/"
-
-
-def _qa_view(report: dict[str, Any]) -> list[tuple[str, str]] | None:
-    qa = report.get("qa")
-    if not isinstance(qa, dict):
-        return None
-    turns = qa.get("turns") or {}
-
-    def number(value: Any, spec: str, unit: str = "") -> str:
-        return "—" if value is None else f"{format(value, spec)}{unit}"
-
-    customer = turns.get("customer")
-    return [("说听比", number(qa.get("talk_listen_ratio"), ".2f")),
-            ("轮次", f"坐席 {number(turns.get('agent'), 'd')} / 客户 {number(customer, 'd')}"),
-            ("首次响应", number(qa.get("first_response_s"), ".1f", " 秒")),
-            ("保持时长", number(qa.get("hold_s"), ".0f", " 秒")),
-            ("语速差", number(qa.get("rate_gap"), "+.0f", " 字/分"))]
 
 
 def _trend(weeks: tuple[callindex.Week, ...]) -> dict[str, Any] | None:
