@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
 
 from coach.errors import StoreError
-from coach.qa.store import _configure_sqlite, _connect_read_only, _recordings
+from coach.qa.store import _configure_sqlite, _connect_read_only, _recordings, apply_migrations
 
 log = logging.getLogger(__name__)
 
@@ -318,12 +318,7 @@ def _migrate(conn: Connection, where: str) -> None:
     if version > SCHEMA_VERSION:
         raise StoreError(f"the workspace in {where} was made by a newer coach (workspace schema {version}, "
                          f"this coach knows {SCHEMA_VERSION}): upgrade coach or pass another --db")
-    if version == SCHEMA_VERSION:
-        return
-    for step in range(version + 1, SCHEMA_VERSION + 1):
-        _MIGRATIONS[step](conn)
-    conn.execute(sa.delete(_schema))
-    conn.execute(sa.insert(_schema).values(version=SCHEMA_VERSION))
+    apply_migrations(conn, _schema, _MIGRATIONS, version, SCHEMA_VERSION)
 
 
 def _where(target: str) -> str:
