@@ -90,6 +90,20 @@ def test_items_not_applicable_leave_the_denominator(walkthrough):
     assert reviewed_score(data, CARD).total == data["score"]["total"]
 
 
+def test_a_call_scored_with_an_item_not_applicable_rescores_on_the_same_rule(walkthrough):
+    # The scoring itself leaves interruptions out (a recording they cannot be measured on): the
+    # review's total must be the machine's, and a rejected finding gives back its share of 85, not of 100.
+    data = copy.deepcopy(make_walkthrough_report("call.wav"))
+    data["measurable"] = {"interruption": {"measurable": False, "reason": "单声道录音，无法判断抢话"}}
+    data = scored(data)
+    assert data["score"]["possible"] == 85 and why_not_rescorable(data, CARD) is None
+    assert reviewed_score(data, CARD).total == data["score"]["total"]
+    earned = data["score"]["earned"]
+    forbidden = f"forbidden@{FORBIDDEN_AT:.2f}"
+    deduction = walkthrough["score"]["total"] - reviewed_score(walkthrough, CARD, {forbidden}).total
+    assert reviewed_score(data, CARD, {forbidden}).total == round(100 * (earned - deduction) / 85, 1)
+
+
 # ----------------------------------------------------------------------------- the workspace tables
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def team(request, tmp_path):

@@ -116,12 +116,12 @@ def reviewed_score(report: dict[str, Any], scorecard: Scorecard, rejected: Colle
         failed = failed or (rule.critical and bool(hits))
     if report.get("score", {}).get("total") is None:
         return ReviewedScore(None, tuple(items), False)
-    possible = sum(i.max_points for i in items)
+    possible = round(sum(i.max_points for i in items), 1)
     if failed:
         return ReviewedScore(0.0, tuple(items), True)
-    earned = sum(i.points for i in items)
-    # Items that could not be measured are left out of the denominator (see DESIGN.md).
-    total = round(earned if abs(possible - 100) < 1e-9 else earned / possible * 100, 1) if possible else None
+    # As `coach.scoring.score` does: items that could not be measured are out of the denominator.
+    earned = round(sum(i.points for i in items), 1)
+    total = round(100 * earned / possible, 1) if possible else None
     return ReviewedScore(total, tuple(items), False)
 
 
