@@ -10,6 +10,7 @@ import csv
 import http.client
 import io
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -390,6 +391,24 @@ def test_agents_see_and_appeal_only_their_own_calls(team):
     assert team.get("/misfires")[0] == 403 and team.get("/audit.csv")[0] == 403
     own = link_to(team.get("/")[1], "a002-1112")
     assert team.post(own + "/review", {"csrf": team.csrf(own), "finding": "rate", "decision": "reject"})[0] == 403
+
+
+def test_a_client_that_speaks_no_tls_or_hangs_up_is_one_log_line_and_serving_goes_on(tmp_path):
+    cert, key = self_signed_certificate(tmp_path)
+    running = Server(team_db(tmp_path, with_accounts=True), "--host", "0.0.0.0", "--certfile", str(cert),
+                     "--keyfile", str(key))
+    try:
+        plain = http.client.HTTPConnection("127.0.0.1", running.port, timeout=30)
+        with pytest.raises(OSError):  # plain HTTP to the HTTPS port: the server hangs up
+            plain.request("GET", "/", headers={"Host": f"127.0.0.1:{running.port}"})
+            plain.getresponse()
+        socket.create_connection(("127.0.0.1", running.port), timeout=30).close()  # connects and hangs up
+        assert running.get("/login")[0] == 200
+    finally:
+        running.stop()
+    errors = running.process.stderr.read()
+    assert "Traceback" not in errors and "Exception occurred" not in errors, errors
+    assert re.search(r"^warning: 127\.0\.0\.1: .*HTTP_REQUEST", errors, re.M), errors
 
 
 def test_repeated_wrong_passwords_make_a_name_wait(team):
