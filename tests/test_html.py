@@ -50,7 +50,10 @@ def call(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def page(call, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("html") / "call.html"
-    HtmlWriter().write(as_report(make_walkthrough_report(str(call))), out)
+    data = make_walkthrough_report(str(call))
+    data["qa"] = {"talk_listen_ratio": 1.25, "turns": {"agent": 5, "customer": 3}, "first_response_s": 0.5,
+                  "hold_s": 12.0, "rate_gap": 12.0}
+    HtmlWriter().write(as_report(data), out)
     return out
 
 
