@@ -41,10 +41,11 @@ pulseaudio:
 	  { apt-get update -qq && apt-get install -y -qq pulseaudio pulseaudio-utils libasound2-plugins >/dev/null; }
 
 # The HTML report and serve tests drive Debian's Chromium through its chromedriver (nothing
-# downloaded); a CJK font so that screenshots show Chinese rather than boxes.
+# downloaded); a CJK font so that screenshots show Chinese rather than boxes; openssl makes the
+# throwaway certificate of the team (HTTPS) serve tests.
 chromium:
-	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && fc-list :lang=zh | grep -q . || \
-	  { apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; }
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && fc-list :lang=zh | grep -q . && command -v openssl >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk openssl >/dev/null; }
 
 test: setup postgres pulseaudio chromium
 	$(BIN)/python -m pytest -q
@@ -54,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_phrases.py
 	$(BIN)/python bench/bench_html.py
+	$(BIN)/python bench/bench_serve.py
 
 clean:
 	rm -rf $(VENV) $(MODEL)/model.bin out

@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--db", required=True, metavar="PATH|URL")
     e.add_argument("--json", metavar="OUT", help='{"recordings": [{"source", "status", "error", "report"}, …]}')
     e.add_argument("--csv", metavar="OUT", help="one flat row per recording")
+    e.add_argument("--audit", metavar="OUT.csv", help="the review audit trail of coach serve (who, when, what, why)")
     e.set_defaults(run=_export)
 
     st = sub.add_parser("stats", help="per-agent, per-day or per-team figures from a results database")
@@ -108,12 +109,46 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--quiet", action="store_true", help="no live view and no terminal report")
     lv.set_defaults(run=_live)
 
-    sv = sub.add_parser("serve", help="a local web app over a results database for trainers")
+    sv = sub.add_parser("serve", help="the trainers' web app over a results database: calls, review, appeals")
     sv.add_argument("--db", required=True, metavar="PATH|URL")
-    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default: 127.0.0.1, this machine only, no login); any other "
+                         "address needs accounts (coach users add) and --certfile/--keyfile")
     sv.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    sv.add_argument("--certfile", metavar="CERT.pem", help="HTTPS certificate (needed for a non-loopback --host)")
+    sv.add_argument("--keyfile", metavar="KEY.pem", help="the certificate's private key")
+    sv.add_argument("--login", action="store_true",
+                    help="ask for the team accounts on 127.0.0.1 too (behind an HTTPS proxy)")
+    sv.add_argument("--allowed-host", metavar="NAME", action="append", default=[],
+                    help="another name browsers use for this server (e.g. qa.example.com; repeatable)")
+    sv.add_argument("--scorecard", metavar="FILE",
+                    help="scorecard the reviewed scores are computed on (default: scorecards/default.toml)")
     sv.add_argument("--no-mask", action="store_true", help="show phone, ID-card and bank-card numbers")
     sv.set_defaults(run=_serve)
+
+    us = sub.add_parser("users", help="team accounts of coach serve: add, list, change")
+    usub = us.add_subparsers(dest="users_command", required=True)
+    ua = usub.add_parser("add", help="add an account (the password is asked for, or read from stdin)")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=["agent", "reviewer", "admin"],
+                    help="agent: own calls, appeals; reviewer: all calls, review; admin: also users")
+    ua.add_argument("--agent-id", metavar="ID", help="for an agent: the agent id of their calls (default: NAME)")
+    ul = usub.add_parser("list", help="list the accounts")
+    up = usub.add_parser("passwd", help="set a new password")
+    up.add_argument("name")
+    ur = usub.add_parser("set", help="change an account's role or agent id, or switch it off and on")
+    ur.add_argument("name")
+    ur.add_argument("--role", choices=["agent", "reviewer", "admin"])
+    ur.add_argument("--agent-id", metavar="ID")
+    state = ur.add_mutually_exclusive_group()
+    state.add_argument("--disable", action="store_true", help="the account can no longer log in")
+    state.add_argument("--enable", action="store_true")
+    for command in (ua, ul, up, ur):
+        command.add_argument("--db", required=True, metavar="PATH|URL")
+    for command in (ua, up):
+        command.add_argument("--password-stdin", action="store_true",
+                             help="read the password from the first line of stdin (for scripts)")
+    us.set_defaults(run=_users)
 
     lx = sub.add_parser("lexicon", help="check a sentence against the lexicons, or validate lexicon files")
     lsub = lx.add_subparsers(dest="lexicon_command", required=True)
@@ -125,6 +160,10 @@ def _parser() -> argparse.ArgumentParser:
     v = lsub.add_parser("validate", help="report malformed lexicon entries with file and line")
     v.add_argument("dir", nargs="?", help="lexicon folder (default: the bundled one)")
     v.set_defaults(run=_lexicon_validate)
+    rp = lsub.add_parser("report", help="per phrase and rule: how often reviewers rejected its findings")
+    rp.add_argument("--db", required=True, metavar="PATH|URL")
+    rp.add_argument("--scorecard", metavar="FILE", help="the scorecard coach serve uses (default: the bundled one)")
+    rp.set_defaults(run=_lexicon_report)
     return parser
 
 
@@ -254,13 +293,20 @@ def _export(args: argparse.Namespace) -> int:
     from coach.qa.export import export_csv, export_json
     from coach.qa.store import Store
 
-    if not args.json and not args.csv:
-        raise CoachError("nothing to export: pass --json OUT and/or --csv OUT")
-    with Store(args.db, read_only=True) as store:
-        if args.json:
-            export_json(store, args.json)
-        if args.csv:
-            export_csv(store, args.csv)
+    if not args.json and not args.csv and not args.audit:
+        raise CoachError("nothing to export: pass --json OUT, --csv OUT and/or --audit OUT.csv")
+    if args.json or args.csv:
+        with Store(args.db, read_only=True) as store:
+            if args.json:
+                export_json(store, args.json)
+            if args.csv:
+                export_csv(store, args.csv)
+    if args.audit:
+        from coach.qa.review import export_audit
+        from coach.qa.workspace import Workspace
+
+        with Workspace(args.db, read_only=True) as ws:
+            export_audit(ws, args.audit)
     return 0
 
 
@@ -353,9 +399,52 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from coach.qa.serve import serve
+    from coach.qa.serve import ServeOptions, serve
 
-    serve(args.db, args.host, args.port, mask=not args.no_mask)
+    serve(ServeOptions(args.db, args.host, args.port, mask=not args.no_mask, login=args.login,
+                       certfile=args.certfile, keyfile=args.keyfile, allowed_hosts=tuple(args.allowed_host),
+                       scorecard=args.scorecard))
+    return 0
+
+
+def _users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from coach.qa import accounts
+    from coach.qa.workspace import Workspace
+
+    actor = f"{getpass.getuser()}（命令行）"
+
+    def password() -> str:
+        if args.password_stdin:
+            return sys.stdin.readline().rstrip("\r\n")
+        first = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != first:
+            raise CoachError("the two passwords differ: run the command again")
+        return first
+
+    with Workspace(args.db) as ws:
+        if args.users_command == "list":
+            for user in accounts.list_users(ws):
+                agent = f" (agent id {user.agent_id})" if user.agent_id else ""
+                print(f"{user.name}\t{user.role.value}{agent}{' disabled' if user.disabled else ''}")
+            return 0
+        if not ws.writable:
+            raise CoachError(f"cannot change the accounts in {ws.where} ({ws.read_only_reason}): "
+                             "run this where the database can be written")
+        if args.users_command == "add":
+            user = accounts.add_user(ws, args.name, accounts.Role(args.role), password(), agent_id=args.agent_id,
+                                     actor=actor)
+            print(f"added {user.name} ({user.role.value}{', agent id ' + user.agent_id if user.agent_id else ''})")
+        elif args.users_command == "passwd":
+            accounts.set_password(ws, args.name, password(), actor=actor)
+            print(f"new password set for {args.name}")
+        else:
+            disabled = True if args.disable else False if args.enable else None
+            user = accounts.change_user(ws, args.name, actor=actor, role=accounts.Role(args.role) if args.role else None,
+                                        agent_id=args.agent_id, disabled=disabled)
+            print(f"{user.name}: {user.role.value}{', agent id ' + user.agent_id if user.agent_id else ''}"
+                  f"{', disabled' if user.disabled else ''}")
     return 0
 
 
@@ -372,6 +461,33 @@ def _lexicon_check(args: argparse.Namespace) -> int:
         heard = f" (heard {h.heard}, confidence {h.confidence:.2f})" if h.heard and h.heard != h.phrase else ""
         extra = f" [{h.severity}] → {h.suggestion}" if h.suggestion else ""
         print(f"{h.category}: {h.phrase}{heard}{extra}")
+    return 0
+
+
+def _lexicon_report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from coach.qa.callindex import misfires, sync
+    from coach.qa.findings import KIND_LABELS
+    from coach.qa.workspace import Workspace
+    from coach.scorecard import load_scorecard
+
+    with Workspace(args.db) as ws:
+        sync(ws, load_scorecard(args.scorecard))
+        rows = misfires(ws)
+    table = Table(title="coach lexicon report（按驳回次数）")
+    for header in ("类别", "用语/规则"):
+        table.add_column(header)
+    for header in ("检出", "已复核", "驳回", "驳回率"):
+        table.add_column(header, justify="right")
+    for m in rows:
+        share = "—" if m.rejected_share is None else f"{m.rejected_share:.0%}"
+        table.add_row(KIND_LABELS[m.measure], m.rule, str(m.found), str(m.reviewed), str(m.rejected), share)
+    if not rows:
+        print(f"{args.db}: no findings yet (run coach batch first)")
+        return 0
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
 

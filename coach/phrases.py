@@ -434,8 +434,19 @@ def check_script(utterances: Sequence[Utterance], lexicon: Lexicon,
         if heard:
             checks.append(ScriptCheck(item.label, True, "听到：" + "、".join(h for h, _ in heard), heard[0][1]))
         else:
-            checks.append(ScriptCheck(item.label, False, item.hint, scope[0].start if scope else None))
+            checks.append(ScriptCheck(item.label, False, item.hint, _due(item, scope)))
     return checks
+
+
+def _due(item: ScriptItem, scope: Sequence[Utterance]) -> float | None:
+    """When a missing step was due: the closing at the agent's last words, the opening at the first.
+
+    The first utterance of a "last N" scope can be anything said near the end (a barge-in,
+    a backchannel); the step belonged where the agent ended the call.
+    """
+    if not scope:
+        return None
+    return scope[-1].start if item.where is Where.LAST else scope[0].start
 
 
 def mark_holds(silences: Sequence[Silence], utterances: Sequence[Utterance], lexicon: Lexicon) -> list[Silence]:
@@ -444,16 +455,23 @@ def mark_holds(silences: Sequence[Silence], utterances: Sequence[Utterance], lex
     agent, texts, found = _agent_script_phrases(utterances, lexicon)
 
     def said(where: Where, scope: Sequence[Utterance]) -> bool:
-        return any(_said(item, scope, found, texts) for item in lexicon.script if item.where is where)
+        return _said_any(lexicon, where, scope, found, texts)
 
     return [replace(s, hold=said(Where.BEFORE_HOLD, _before(agent, s)) and said(Where.AFTER_HOLD, _after(agent, s)))
             for s in silences]
 
 
+def announced(silences: Sequence[Silence], utterances: Sequence[Utterance], lexicon: Lexicon) -> list[bool]:
+    """For each silence, whether the agent's words just before it asked the customer to wait (请稍等 …),
+    closed by an apology or not."""
+    agent, texts, found = _agent_script_phrases(utterances, lexicon)
+    return [_said_any(lexicon, Where.BEFORE_HOLD, _before(agent, s), found, texts) for s in silences]
+
+
 def asks_to_hold(utterance: Utterance, lexicon: Lexicon) -> bool:
     """The agent's utterance asks the customer to wait (the script's before-hold item: 请稍等 …)."""
     agent, texts, found = _agent_script_phrases([utterance], lexicon)
-    return any(_said(item, agent, found, texts) for item in lexicon.script if item.where is Where.BEFORE_HOLD)
+    return _said_any(lexicon, Where.BEFORE_HOLD, agent, found, texts)
 
 
 def _agent_script_phrases(utterances: Sequence[Utterance], lexicon: Lexicon) -> tuple[list[Utterance], dict, dict]:
@@ -462,6 +480,11 @@ def _agent_script_phrases(utterances: Sequence[Utterance], lexicon: Lexicon) -> 
     agent = sorted((u for u in utterances if u.speaker is Speaker.AGENT), key=lambda u: u.start)
     texts = {id(u): matcher.prepare(u.text) for u in agent}
     return agent, texts, {id(u): matcher.script_found(texts[id(u)]) for u in agent}
+
+
+def _said_any(lexicon: Lexicon, where: Where, scope: Sequence[Utterance], found: dict, texts: dict) -> bool:
+    """The agent said in ``scope`` one of the script items of kind ``where``."""
+    return any(_said(item, scope, found, texts) for item in lexicon.script if item.where is where)
 
 
 def _said(item: ScriptItem, scope: Sequence[Utterance], found: dict, texts: dict) -> list[tuple[str, float]]:

@@ -15,7 +15,7 @@ reason) rather than given the points of everything it could not show.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from coach.results import Evidence, Metric, PhraseHit, Report, Score, ScoreItem, Speaker, Verdict
 from coach.scorecard import Measure, Scorecard, ScorecardItem
@@ -73,13 +73,15 @@ def _score_item(report: Report, item: ScorecardItem) -> ScoreItem:
     if not found.applicable:
         return _not_applicable(item, found.detail)
     hits = len(found.evidence)
-    if found.points is not None:
-        points = found.points
-    else:
-        severities = found.severities or ("",) * hits
-        points = max(0.0, item.points - sum(item.deduction(s) for s in severities[item.allowed:]))
+    points = found.points if found.points is not None else deducted(item, found.severities or ("",) * hits)
     return ScoreItem(item.label, round(points, 1), item.points, found.detail, found.evidence,
                      measure=item.measure.value, critical=item.critical, hits=hits)
+
+
+def deducted(item: ScorecardItem, severities: Sequence[str]) -> float:
+    """The points left of a "deduct per hit" item after hits of these severities ("" for none),
+    the first ``allowed`` of them free (also used to rescore a call after a person's review)."""
+    return max(0.0, item.points - sum(item.deduction(s) for s in severities[item.allowed:]))
 
 
 def _not_applicable(item: ScorecardItem, why: str) -> ScoreItem:

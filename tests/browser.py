@@ -39,7 +39,9 @@ def missing() -> str | None:
 
 
 @contextmanager
-def chromium() -> Iterator["WebDriver"]:  # noqa: F821 — selenium's type, imported lazily
+def chromium(*extra_flags: str) -> Iterator["WebDriver"]:  # noqa: F821 — selenium's type, imported lazily
+    """A fresh headless Chromium; ``extra_flags`` such as --ignore-certificate-errors for a test server's
+    self-signed certificate."""
     reason = missing()
     if reason:
         pytest.skip(reason)
@@ -50,7 +52,7 @@ def chromium() -> Iterator["WebDriver"]:  # noqa: F821 — selenium's type, impo
     profile = tempfile.mkdtemp(prefix="coach-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
+    for flag in FLAGS + extra_flags:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -335,3 +335,13 @@ def pulseaudio_server(rate: int = 16000, channels: int = 2) -> Iterator[dict]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and localhost (openssl, from Debian's openssl package),
+    for the HTTPS a team's `coach serve` needs; browsers are told to accept it."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=coach-test",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key

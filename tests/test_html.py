@@ -50,7 +50,10 @@ def call(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def page(call, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("html") / "call.html"
-    HtmlWriter().write(as_report(make_walkthrough_report(str(call))), out)
+    data = make_walkthrough_report(str(call))
+    data["qa"] = {"talk_listen_ratio": 1.25, "turns": {"agent": 5, "customer": 3}, "first_response_s": 0.5,
+                  "hold_s": 12.0, "rate_gap": 12.0}
+    HtmlWriter().write(as_report(data), out)
     return out
 
 
@@ -97,6 +100,18 @@ def test_a_missing_recording_gives_a_report_without_a_player(tmp_path):
     HtmlWriter().write(as_report(make_walkthrough_report(str(tmp_path / "moved-away.wav"))), out)
     html = out.read_text(encoding="utf-8")
     assert "<audio" not in html and 'id="no-audio"' in html and "不知道" in html
+
+
+def test_the_report_shows_the_figures_qa_teams_compare_and_none_for_an_old_report():
+    data = make_walkthrough_report("call.wav")
+    data["qa"] = {"talk_listen_ratio": 1.25, "turns": {"agent": 5, "customer": None}, "first_response_s": 0.5,
+                  "hold_s": 42.0, "rate_gap": None}  # customer None / rate gap None: a mono call
+    figures = re.search(r'<div class="summary" id="qa-figures">(.*?)</div>\s*</section>',
+                        render_html(as_report(data)), re.S).group(1)
+    assert "<b>说听比</b>1.25" in figures and "坐席 5 / 客户 —" in figures and "0.5 秒" in figures
+    assert "42 秒" in figures and "<b>语速差</b>—" in figures
+    del data["qa"]  # stored before the report had the figures: no empty block
+    assert 'id="qa-figures"' not in render_html(as_report(data))
 
 
 def test_each_hit_takes_the_occurrence_nearest_its_time():
@@ -218,7 +233,7 @@ def test_analyze_sample_call_writes_a_report_that_plays_in_chromium(browser, tmp
     position = _wait(lambda: player_time(browser), lambda t: t >= start)
     assert start <= position < start + 2.0
     report = json.loads((tmp_path / "sample.json").read_text(encoding="utf-8"))
-    assert browser.find_element("id", "score").text.startswith(f"{report['score']['total']:.0f}/100")
+    assert browser.find_element("id", "score").text.startswith(f"{report['score']['total']:g}/100")  # as scored, to 0.1
     screenshot(browser, "sample_call.png")
 
 

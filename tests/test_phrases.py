@@ -282,3 +282,13 @@ def test_hold_is_a_silence_announced_and_closed_even_through_asr_errors(lexicon)
     assert not mark_holds([gap], unannounced, lexicon)[0].hold
     unclosed = [agent(0.0, 2.0, "请您稍等"), agent(10.0, 12.0, "订单已经发货了")]
     assert not mark_holds([gap], unclosed, lexicon)[0].hold
+
+
+def test_a_missing_closing_points_at_the_agents_last_words_not_at_a_barge_in(lexicon):
+    call = [agent(0.0, 3.0, "您好，工号1023，很高兴为您服务"), customer(3.5, 9.0, "我的订单还没到，你们怎么回事"),
+            agent(6.0, 7.0, "我跟您说"),  # talked over the customer: one of the agent's last two utterances
+            customer(7.5, 9.0, "好吧"), agent(9.5, 12.0, "订单明天到")]
+    checks = {c.item: c for c in check_script(call, lexicon)}
+    closing = checks["标准结束语（感谢来电、再见）"]
+    assert closing.ok is False and closing.start == 9.5
+    assert checks["开场问候并报工号"].start == 0.0

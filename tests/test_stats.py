@@ -102,6 +102,33 @@ def test_table_shows_trend_and_signed_change():
     assert "+" not in a002  # no change with one week
 
 
+def test_qa_figures_are_means_over_the_reports_that_have_them_and_unscored_calls_stay_out():
+    qa = {"talk_listen_ratio": 1.5, "turns": {"agent": 9, "customer": 8}, "first_response_s": 2.0, "hold_s": 30.0,
+          "rate_gap": -10.0}
+    rows = [
+        {**row("A001", "2026-11-16", 80.0), "report": {"qa": qa}},
+        {**row("A001", "2026-11-17", 60.0), "report": {"qa": {**qa, "talk_listen_ratio": None, "hold_s": 0.0}}},
+        {**row("A001", "2026-11-18", 70.0), "report": {}},  # stored before reports had "qa"
+        {**row("A001", "2026-11-24", None), "report": {"qa": qa}},  # not scored (no agent speech)
+    ]
+    (group,) = aggregate(rows, GroupBy.AGENT)
+    assert (group.calls, group.not_scored, group.score) == (4, 1, 70.0)
+    assert group.trend == (("2026-W47", 70.0),)  # the unscored call is in no week's mean
+    assert group.talk_listen == 1.5 and group.hold_s == 20.0 and group.first_response_s == 2.0
+    assert group.rate_gap == -10.0
+    console = Console(record=True, width=250)
+    console.print(rows_to_table([group], GroupBy.AGENT))
+    line = next(line for line in console.export_text().splitlines() if "A001" in line)
+    assert "1.50" in line and "-10" in line and "20" in line
+
+
+def test_reports_without_qa_show_a_dash():
+    console = Console(record=True, width=250)
+    console.print(rows_to_table(aggregate(ROWS, GroupBy.AGENT), GroupBy.AGENT))
+    a002 = next(line for line in console.export_text().splitlines() if "A002" in line)
+    assert a002.count("—") >= 4  # talk/listen, first response, hold, rate gap
+
+
 # A call with nothing to measure is "not scored" (score.total null): it counts as a call, but a
 # score of 90 it never earned must not lift the mean, and no score must not sink it.
 def test_not_scored_calls_count_but_stay_out_of_every_score_figure():
@@ -112,7 +139,7 @@ def test_not_scored_calls_count_but_stay_out_of_every_score_figure():
     assert group.trend == (("2026-W47", 80.0), ("2026-W48", 60.0)) and group.score_change == -20.0
     (lone,) = aggregate([row("A009", "2026-11-16", None)], GroupBy.AGENT)
     assert (lone.score, lone.trend, lone.score_change) == (None, (), None)
-    console = Console(record=True, width=200)
+    console = Console(record=True, width=250)
     console.print(rows_to_table([group], GroupBy.AGENT))
     header, a001 = (line.split("┃" if "┃" in line else "│") for line in console.export_text().splitlines()
                     if "未评分" in line or "A001" in line)

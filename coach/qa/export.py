@@ -46,10 +46,10 @@ def export_csv(store: Store, path: str | Path) -> None:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in store.recordings():
-            writer.writerow({name: _cell(value) for name, value in {**row, "status": row["status"].value}.items()})
+            writer.writerow({name: safe_cell(value) for name, value in {**row, "status": row["status"].value}.items()})
 
 
-def _cell(value: Any) -> Any:
+def safe_cell(value: Any) -> Any:
     """A text value that a spreadsheet would run as a formula, prefixed with ' so it is shown as text."""
     if isinstance(value, str) and value.lstrip(" ").startswith(_FORMULA_START):
         return "'" + value

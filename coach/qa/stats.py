@@ -1,10 +1,12 @@
 """Per-agent, per-day and per-team figures over the rows of ``Store.recordings()``.
 
-Only the summary columns are used, so no report JSON is needed.  Means are taken
-over the calls where a figure exists: a call with no agent speech has no speaking
-rate, a mono call has no measurable interruptions, and a call with nothing to
-measure is not scored (score.total null); counting those as zero would flatter or
-sink the group, and a score it never earned must not lift it.
+The summary columns serve most figures; the QA figures (talk-to-listen ratio, first
+response, hold time, rate gap) come from each report's ``"qa"`` (reports stored before
+it existed have none, and count as missing).  Means are taken over the calls where a
+figure exists: a call with no agent speech has no speaking rate, a mono call has no
+measurable interruptions and no customer to listen to, and a call with nothing to
+measure is not scored (score.total null); counting those as zero would flatter or sink
+the group, and a score it never earned must not lift it.
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ class GroupStats:
     score: float | None  # mean over the scored calls
     trend: tuple[tuple[str, float], ...]  # (ISO week "2026-W47", mean score), oldest first
     score_change: float | None  # last week's mean − first week's; None with fewer than two weeks
-    not_scored: int = 0  # analysed calls with nothing to score (no agent speech …): in no score figure
+    not_scored: int = 0  # analysed calls without a score (no agent speech …): left out of the means
+    talk_listen: float | None = None  # agent ÷ customer speaking time
+    first_response_s: float | None = None  # recording start → the agent's first words
+    hold_s: float | None = None  # announced hold time per call
+    rate_gap: float | None = None  # agent chars/min − customer chars/min
 
 
 def aggregate(rows: Iterable[dict[str, Any]], by: GroupBy) -> list[GroupStats]:
@@ -79,7 +85,16 @@ def _group(key: str, rows: list[dict[str, Any]], by: GroupBy) -> GroupStats:
         trend=trend,
         score_change=trend[-1][1] - trend[0][1] if len(trend) > 1 else None,
         not_scored=sum(r["score"] is None for r in ok),
+        talk_listen=_mean(_qa(r).get("talk_listen_ratio") for r in ok),
+        first_response_s=_mean(_qa(r).get("first_response_s") for r in ok),
+        hold_s=_mean(_qa(r).get("hold_s") for r in ok),
+        rate_gap=_mean(_qa(r).get("rate_gap") for r in ok),
     )
+
+
+def _qa(row: dict[str, Any]) -> dict[str, Any]:
+    qa = (row.get("report") or {}).get("qa")
+    return qa if isinstance(qa, dict) else {}
 
 
 def _weekly_scores(ok_rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, float], ...]:
@@ -113,7 +128,7 @@ def rows_to_table(stats: Sequence[GroupStats], by: GroupBy) -> Table:
     table = Table(title=f"coach stats（按{_BY_LABEL[by]}）")
     table.add_column(_BY_LABEL[by])
     for header in ("通话", "失败", "未评分", "音频(时)", "语速(字/分)", "冷场/通", "抢话/通", "礼貌用语/通", "禁语/通",
-                   "得分"):
+                   "说听比", "首次响应(秒)", "保持(秒)", "语速差", "得分"):
         table.add_column(header, justify="right")
     table.add_column("周趋势")
     table.add_column("变化", justify="right")
@@ -121,7 +136,8 @@ def rows_to_table(stats: Sequence[GroupStats], by: GroupBy) -> Table:
         table.add_row(
             g.key, str(g.calls), str(g.failed), str(g.not_scored), f"{g.audio_h:.1f}", _fmt(g.speaking_rate, ".0f"),
             _fmt(g.silences_per_call, ".1f"), _fmt(g.interruptions_per_call, ".1f"),
-            _fmt(g.courtesy_per_call, ".1f"), _fmt(g.forbidden_per_call, ".1f"), _fmt(g.score, ".1f"),
+            _fmt(g.courtesy_per_call, ".1f"), _fmt(g.forbidden_per_call, ".1f"), _fmt(g.talk_listen, ".2f"),
+            _fmt(g.first_response_s, ".1f"), _fmt(g.hold_s, ".0f"), _fmt(g.rate_gap, "+.0f"), _fmt(g.score, ".1f"),
             sparkline([score for _, score in g.trend]), _fmt(g.score_change, "+.1f"),
         )
     return table

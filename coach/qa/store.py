@@ -451,13 +451,19 @@ def _migrate(conn: Connection, where: str, create: bool) -> None:
         # Serialise concurrent first opens (transactional DDL holds the rest);
         # SQLite gets the same from BEGIN IMMEDIATE.  The key is arbitrary but fixed.
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(7202611)"))
-    version = _check_version(conn, where, migrating=create)
-    if version == SCHEMA_VERSION:
+    apply_migrations(conn, _schema, _MIGRATIONS, _check_version(conn, where, migrating=create), SCHEMA_VERSION)
+
+
+def apply_migrations(conn: Connection, schema: sa.Table, migrations: dict[int, Callable[[Connection], None]],
+                     version: int, newest: int) -> None:
+    """Run the steps after ``version`` up to ``newest`` and record ``newest`` in ``schema`` (the
+    results' tables here, the workspace's in `coach.qa.workspace`)."""
+    if version == newest:
         return
-    for step in range(version + 1, SCHEMA_VERSION + 1):
-        _MIGRATIONS[step](conn)
-    conn.execute(sa.delete(_schema))
-    conn.execute(sa.insert(_schema).values(version=SCHEMA_VERSION))
+    for step in range(version + 1, newest + 1):
+        migrations[step](conn)
+    conn.execute(sa.delete(schema))
+    conn.execute(sa.insert(schema).values(version=newest))
 
 
 def _check_version(conn: Connection, where: str, migrating: bool) -> int:

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import jinja2
 
 from coach.masking import mask_source
-from coach.results import Metric, PhraseHit, Report, Speaker, Utterance, Verdict
+from coach.results import Metric, PhraseHit, QaFigures, Report, Speaker, Utterance, Verdict
 from coach.writers.audio_embed import EmbeddedAudio, browser_audio
 from coach.writers.base import FileWriter
 from coach.writers.terminal import clock, layout_label
@@ -57,10 +57,12 @@ def script_policy(script: str) -> str:
             f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'self'")
 
 
-def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: str | None = None) -> str:
-    """The report page as text; ``back_link`` adds a link back (to the `coach serve` list)."""
+def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: str | None = None, *,
+                template: str = "report.html.j2", extra: dict[str, Any] | None = None) -> str:
+    """The report page as text; ``back_link`` adds a link back (to the `coach serve` list).
+    `coach serve` renders its call page, a ``template`` extending this one, with ``extra`` values."""
     env = environment()
-    script = env.get_template("report.js").render()
+    script = report_script()
     duration = max(report.duration_s, 0.1)
     view = {
         "report": report,
@@ -74,13 +76,20 @@ def render_html(report: Report, audio: EmbeddedAudio | None = None, back_link: s
         "pitch": _pitch_chart(report, duration),
         "rate": _rate_chart(report, duration),
         "summary": _summary(report),
+        "qa_figures": qa_figures(report.qa),
         "failed_by": [i.name for i in report.score.items if i.critical and i.hits],
         "script": script,
         "policy": script_policy(script),
         "back_link": back_link,
         "width": WIDTH,
+        **(extra or {}),
     }
-    return env.get_template("report.html.j2").render(**view)
+    return env.get_template(template).render(**view)
+
+
+def report_script() -> str:
+    """The page's one inline script (its hash is in the page's Content-Security-Policy)."""
+    return environment().get_template("report.js").render()
 
 
 class HtmlWriter(FileWriter):
@@ -208,6 +217,22 @@ def _rate_chart(report: Report, duration: float, height: float = 100.0) -> dict[
     return {"bars": bars, "height": height, "band_y": y(report.rate.target_max),
             "band_h": round(y(report.rate.target_min) - y(report.rate.target_max), 1),
             "target_min": report.rate.target_min, "target_max": report.rate.target_max, "top": round(top)}
+
+
+def qa_figures(qa: QaFigures | None) -> list[tuple[str, str]] | None:
+    """The figures QA teams compare across agents, labelled; "—" where the call has none (no
+    customer side on a mono recording); None for a report stored before they existed."""
+    if qa is None:
+        return None
+
+    def number(value: float | None, spec: str, unit: str = "") -> str:
+        return "—" if value is None else f"{format(value, spec)}{unit}"
+
+    return [("说听比", number(qa.talk_listen_ratio, ".2f")),
+            ("轮次", f"坐席 {qa.agent_turns} / 客户 {number(qa.customer_turns, 'd')}"),
+            ("首次响应", number(qa.first_response_s, ".1f", " 秒")),
+            ("保持时长", number(qa.hold_s, ".0f", " 秒")),
+            ("语速差", number(qa.rate_gap, "+.0f", " 字/分"))]
 
 
 def _summary(report: Report) -> list[tuple[str, str]]:

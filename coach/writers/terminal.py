@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from typing import Callable, TextIO
 
 from rich.console import Console
 from rich.text import Text
 
+from coach.lexicon import Lexicon
 from coach.masking import mask_source
-from coach.results import Metric, Report, Source, Speaker, Verdict
+from coach.results import Metric, Report, Silence, Source, Speaker, Verdict
 
 _VERDICT = {Verdict.TOO_SLOW: "偏慢", Verdict.OK: "达标", Verdict.TOO_FAST: "偏快", Verdict.NO_SPEECH: "无语音"}
 _WORST_STRETCHES = 3
 _SEVERITY = {"critical": "严重", "major": "较重", "minor": "轻微"}
+_SOURCE = {Source.LEFT: "左", Source.RIGHT: "右"}
 
 
 def clock(t: float) -> str:
     return f"{int(t // 60):02d}:{t % 60:04.1f}"
 
 
-_SOURCE = {Source.LEFT: "左", Source.RIGHT: "右"}
+def points(value: float) -> str:
+    """Points as scored (to 0.1), so that the deductions shown add up to the total shown: 7.5, not 8."""
+    return f"{round(value, 1):g}"
 
 
 def layout_label(report: Report) -> str:
@@ -38,7 +43,7 @@ def score_label(report: Report) -> str:
     if score.total is None:
         return f"不评分：{score.not_scored}"
     out_of = "" if score.possible in (None, 100) else f"（按适用的 {score.possible:g} 分折算）"
-    return f"得分 {score.total:.0f}/100{out_of}"
+    return f"得分 {points(score.total)}/100{out_of}"
 
 
 def write_terminal(report: Report, stream: TextIO | None = None) -> None:
@@ -66,7 +71,7 @@ def write_terminal(report: Report, stream: TextIO | None = None) -> None:
         mark = ("✗", "red") if lost[name] > 0 else ("✓", "green")
         console.print()
         console.print(Text.assemble((f"{mark[0]} {name}", f"bold {mark[1]}"),
-                                    f"  (扣 {lost[name]:.0f} 分)" if lost[name] else ""))
+                                    f"  (扣 {points(lost[name])} 分)" if lost[name] else ""))
         sections[name][1](console, report)
     _figures(console, report)
 
@@ -115,12 +120,33 @@ def _silences(console: Console, report: Report) -> None:
     if not report.silences:
         console.print("  没有超过 5 秒的冷场。")
         return
+    unheld = [s for s in report.silences if not s.hold]
+    asked = dict(zip(unheld, _announced(unheld, report)))
     for s in sorted(report.silences, key=lambda s: -s.duration):
         who = {Speaker.AGENT: "坐席说完后", Speaker.CUSTOMER: "客户说完后"}.get(s.last_speaker, "")
-        hold = "（已告知等待，保持中）" if s.hold else ""
+        hold = "（已告知等待，保持中）" if s.hold else "（已说请稍等，回来未致歉）" if asked.get(s) else ""
         console.print(f"  {clock(s.start)}–{clock(s.end)}  静默 {s.duration:.1f} 秒  {who}{hold}")
-    if any(not s.hold for s in report.silences):
+    if unheld and all(asked.values()):
+        # They did ask the customer to wait: telling them to say 请稍等 would be advice they already followed.
+        console.print("  建议：等待期间每隔 15 秒回应客户一次，回来时先说「让您久等了」。")
+    elif unheld:
         console.print("  建议：需要查询时先说「请您稍等」，每隔 15 秒回应客户，回来时说「让您久等了」。")
+
+
+def _announced(silences: list[Silence], report: Report) -> list[bool]:
+    """Whether the agent asked the customer to wait before each silence (the bundled lexicon's 请稍等 …)."""
+    if not silences:
+        return []
+    from coach.phrases import announced  # jieba: loaded only when there is dead air to advise on
+
+    return announced(silences, report.utterances, _default_lexicon())
+
+
+@lru_cache(maxsize=1)
+def _default_lexicon() -> Lexicon:
+    from coach.lexicon import load_lexicon
+
+    return load_lexicon()
 
 
 def _interruptions(console: Console, report: Report) -> None:
