@@ -243,18 +243,20 @@ class CamPlusPlus:
 
     def _forward(self, features: np.ndarray) -> np.ndarray:
         h = self._head
-        x = features.transpose(0, 2, 1)[:, None]  # (batch, 1, frequency, time)
+        # The front end runs channels-last, (batch, frequency, time, channels): a 3×3 convolution
+        # is then one matrix product over the 9 shifted copies side by side, with no transposes.
+        x = features.transpose(0, 2, 1)[..., None]
         x = _relu(_conv2d(x, *h["conv1"], 1))
         for layer in ("head.layer1", "head.layer2"):
             for i in (0, 1):
                 p = f"{layer}.{i}"
                 stride = 2 if f"{p}.short" in h else 1
                 y = _conv2d(_relu(_conv2d(x, *h[f"{p}.a"], stride)), *h[f"{p}.b"], 1)
-                shortcut = _conv2d(x, *h[f"{p}.short"], stride, padding=0) if stride == 2 else x
+                shortcut = _conv2d(x, *h[f"{p}.short"], stride) if stride == 2 else x
                 x = _relu(y + shortcut)
         x = _relu(_conv2d(x, *h["conv2"], 2))
-        batch, channels, freq, time = x.shape
-        x = x.reshape(batch, channels * freq, time)
+        batch, freq, time, channels = x.shape
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(batch, channels * freq, time)
         x = _relu(_conv1d(x, *self._tdnn, stride=2, dilation=1))
         for dense, (transit_bn, transit_weight) in self._blocks:
             x = _dense_block(x, dense)
@@ -296,24 +298,30 @@ def _cam(x: np.ndarray, layer: dict) -> np.ndarray:
     return local * _sigmoid(w2 @ hidden + b2[:, None])
 
 
-def _conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: int,
-            padding: int = 1) -> np.ndarray:
-    """(batch, in, F, T) → (batch, out, F', T): a k×k convolution, stride on the frequency axis."""
-    k = weight.shape[2]
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    cols = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride]  # (b, c, F', T, k, k)
-    out = np.tensordot(cols, weight, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
-    return out + bias[:, None, None] if bias is not None else out
+def _conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: int) -> np.ndarray:
+    """(batch, F, T, in) → (batch, F', T, out): a k×k convolution ('same' padding; a 1×1 one
+    has none), with the stride on the frequency axis."""
+    out_channels, in_channels, k, _ = weight.shape
+    pad = k // 2
+    if pad:
+        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    freq = (x.shape[1] - k) // stride + 1
+    time = x.shape[2] - k + 1
+    cols = np.concatenate([x[:, i:i + stride * (freq - 1) + 1:stride, j:j + time] for i in range(k) for j in range(k)],
+                          axis=3)
+    out = cols @ weight.transpose(2, 3, 1, 0).reshape(k * k * in_channels, out_channels)
+    return out + bias if bias is not None else out
 
 
 def _conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: int, dilation: int) -> np.ndarray:
-    """(batch, in, T) → (batch, out, T'): a k-tap convolution, 'same' padding."""
+    """(batch, in, T) → (batch, out, T'): a k-tap convolution with 'same' padding, one matrix
+    product per tap."""
     k = weight.shape[2]
     pad = (k - 1) // 2 * dilation
     x = np.pad(x, ((0, 0), (0, 0), (pad, pad)))
-    cols = sliding_window_view(x, (k - 1) * dilation + 1, axis=2)[:, :, ::stride, ::dilation]  # (b, c, T', k)
-    out = np.tensordot(cols, weight, axes=([1, 3], [1, 2])).transpose(0, 2, 1)
+    time = (x.shape[2] - (k - 1) * dilation - 1) // stride + 1
+    out = sum(weight[:, :, tap] @ x[:, :, tap * dilation:tap * dilation + stride * (time - 1) + 1:stride]
+              for tap in range(k))
     return out + bias[:, None] if bias is not None else out
 
 
