@@ -174,7 +174,9 @@ class SeparationOptions:
     """Telling two voices apart on one channel (`coach.diarize`), and how sure it must be."""
 
     window_s: float = setting(1.5, at_least=0.5, at_most=10)  # speech each voice print is taken over
-    hop_s: float = setting(0.75, above=0, at_most=10)  # … one every this much speech
+    # … one every this much of a longer stretch of speech: the frames between take the nearest
+    # windows' voice (denser windows cost more than they gained: bench/README.md)
+    hop_s: float = setting(3.0, above=0, at_most=30)
     min_span_s: float = setting(0.4, at_least=0.1, at_most=10)  # shorter speech takes its neighbour's voice
     # Two voices when the two clusters' contrast (`coach.diarize.contrast`) is at least this
     # (set on the tune half of the real-voice bank: bench/bench_mixed.py, bench/README.md).

@@ -8,9 +8,10 @@ the speech between the two voices.
    (`hop_s` apart; a span shorter than a window is one window of its own length, a span
    shorter than `min_span_s` gets no window and takes the voice of the speech nearest to it).
 2. Each window becomes a CAM++ voice print (`coach.campplus`).
-3. The prints are split two ways by spectral clustering (the sign of the Fiedler vector of
-   the pruned cosine-affinity graph: deterministic, no random start) and refined by moving
-   each print to the nearer of the two centres, a few rounds.
+3. The prints are split two ways: spectral clustering (the Fiedler vector of the pruned
+   cosine-affinity graph, split in two by 1-D 2-means: deterministic, no random start) and,
+   as a second start, the split around the two prints least alike; each refined by moving
+   every print to the nearer of the two centres, and the split with the larger contrast kept.
 4. One voice or two: the contrast of the split — the mean cosine between windows of the same
    cluster minus that between windows of different clusters.  One person's speech split in two
    has a small contrast (at most 0.26 on the tune half of the real-voice bank, noise and 8 kHz
@@ -161,11 +162,23 @@ def windows(speech: Sequence[Span], options: SeparationOptions) -> list[Span]:
 
 
 def split_two(prints: np.ndarray) -> np.ndarray:
-    """Cluster labels (0/1) splitting voice prints two ways: spectral, then refined on the centres."""
-    n = len(prints)
-    if n < 2:
-        return np.zeros(n, int)
-    affinity = np.clip(prints @ prints.T, 0, None)
+    """Cluster labels (0/1) splitting voice prints two ways, each start refined on the centres:
+    the spectral split, and the split around the two prints least alike; the one with the larger
+    `contrast` wins (the spectral split alone, on few prints, sometimes cut one voice's
+    stretch of similar windows off instead of the other voice)."""
+    if len(prints) < 2:
+        return np.zeros(len(prints), int)
+    similarity = prints @ prints.T
+    first, second = np.unravel_index(np.argmin(similarity), similarity.shape)
+    around = (similarity[second] > similarity[first]).astype(int)
+    candidates = [_refined(prints, start) for start in (_spectral(similarity), around)]
+    return max(candidates, key=lambda labels: contrast(prints, labels) if labels.min() != labels.max() else -np.inf)
+
+
+def _spectral(similarity: np.ndarray) -> np.ndarray:
+    """The two-way spectral cut of the pruned cosine-affinity graph."""
+    n = len(similarity)
+    affinity = np.clip(similarity, 0, None)
     keep = min(n - 1, max(_MIN_NEIGHBOURS, int(round(_NEIGHBOURS_SHARE * n))))
     weakest = np.argsort(affinity, axis=1)[:, : n - keep - 1]  # all but the strongest links (and itself)
     np.put_along_axis(affinity, weakest, 0.0, axis=1)
@@ -173,7 +186,11 @@ def split_two(prints: np.ndarray) -> np.ndarray:
     np.fill_diagonal(affinity, 0.0)
     laplacian = np.diag(affinity.sum(axis=1)) - affinity
     _, vectors = eigh(laplacian, subset_by_index=[1, 1])
-    labels = _two_means(vectors[:, 0])
+    return _two_means(vectors[:, 0])
+
+
+def _refined(prints: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each print moved to the nearer of the two centres, until nothing moves (spherical k-means)."""
     for _ in range(_REFINE_ROUNDS):
         centres = _centres(prints, labels)
         if centres is None:

@@ -290,8 +290,8 @@ class Separation:
     """How the voices on one channel were told apart, and how sure that is.
 
     ``voices`` is 1 (one speaker: analysed as the agent alone) or 2 (a mixed call: each
-    party's speech measured apart); ``similarity`` the cosine between the two voices found
-    (one speaker above ``threshold``); ``confidence`` the share of the speech that is clearly
+    party's speech measured apart), decided by ``contrast`` against ``threshold``
+    (`coach.diarize.contrast`); ``similarity`` the cosine between the two voices found; ``confidence`` the share of the speech that is clearly
     one voice or the other.  ``agent_cues`` say why that voice is the agent's (`Cue` values,
     ``agent_reason`` in words).  ``uncertain`` is why the result may be wrong, "" when it is
     sure: the report says it plainly and a batch row is marked for review, not scored.
@@ -301,6 +301,7 @@ class Separation:
     similarity: float | None
     threshold: float
     confidence: float
+    contrast: float | None = None  # what decides one voice or two: two at ``threshold`` or more
     agent_cues: tuple[str, ...] = ()
     agent_reason: str = ""
     uncertain: str = ""
