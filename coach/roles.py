@@ -58,8 +58,7 @@ def choose_agent(voices: Sequence[Sequence[Utterance]], lexicon: Lexicon, matche
     start = min((u.start for v in voices for u in v), default=0.0)
     steps = {item.key: item.label for item in lexicon.script}
     for k, said in enumerate(voices):
-        as_agent = [replace(u, speaker=Speaker.AGENT) for u in said]
-        heard_at = {c.item: c.start for c in check_script(as_agent, lexicon) if c.ok and c.start is not None}
+        heard_at = _script_steps_heard(said, lexicon)
         if any(heard_at.get(steps.get(key), np.inf) <= start + OPENING_S for key in OPENING_STEPS):
             cues[k].add(Cue.GREETING)
         if any(steps.get(key) in heard_at for key in CLOSING_STEPS):
@@ -86,6 +85,18 @@ def choose_agent(voices: Sequence[Sequence[Utterance]], lexicon: Lexicon, matche
     if not sure:
         reason += "。依据不足，坐席与客户可能分反，请人工复核"
     return RoleChoice(agent, ordered, reason, sure)
+
+
+def greets(said: Sequence[Utterance], lexicon: Lexicon) -> bool:
+    """Whether these words hold the script's opening greeting with the staff number (the greeting cue)."""
+    steps = {item.key: item.label for item in lexicon.script}
+    return any(steps.get(key) in _script_steps_heard(said, lexicon) for key in OPENING_STEPS)
+
+
+def _script_steps_heard(said: Sequence[Utterance], lexicon: Lexicon) -> dict[str, float]:
+    """Script step label → when it was said, for the steps one voice said (heard as if the agent's)."""
+    as_agent = [replace(u, speaker=Speaker.AGENT) for u in said]
+    return {c.item: c.start for c in check_script(as_agent, lexicon) if c.ok and c.start is not None}
 
 
 def _courtesy_density(said: Sequence[Utterance], matcher: PhraseMatcher) -> tuple[int, float]:
