@@ -26,7 +26,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coach.asr import DEFAULT_MODEL_DIR  # noqa: E402
+from coach.whisper import DEFAULT_MODEL_DIR  # noqa: E402
 from coach.audio import load_audio  # noqa: E402
 
 BARE = """

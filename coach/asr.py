@@ -68,12 +68,14 @@ def transcribe_turns(recognizer: Recognizer, samples: np.ndarray, turns: Sequenc
             owners.append(n)
             cut.append(piece)
     words = recognizer.transcribe(samples, cut, Decoding.FAST)
-    short = [i for i, piece in enumerate(cut) if _too_short(words[i], syllables_in(piece), options)]
+    expected = [syllables_in(piece) for piece in cut]
+    short = [i for i in range(len(cut)) if _too_short(words[i], expected[i], options)]
     if short:
         log.info("re-decoding %d of %d pieces that came back short", len(short), len(cut))
         again = recognizer.transcribe(samples, [cut[i] for i in short], Decoding.CAREFUL)
         for i, retried in zip(short, again):
-            if _chars(retried) > _chars(words[i]):
+            # The reading nearer what the audio holds: a second try can invent as well as recover.
+            if abs(_chars(retried) - expected[i]) < abs(_chars(words[i]) - expected[i]):
                 words[i] = retried
     per_turn: list[list[Word]] = [[] for _ in turns]
     for owner, piece_words in zip(owners, words):

@@ -20,6 +20,8 @@ from coach.results import (
 # Inside one sentence a speaker pauses for breath and between clauses for up to about half a
 # second; a listener who starts talking there starts while the other is still talking.
 SENTENCE_PAUSE_S = 0.5
+# Fewer characters than this between transcript and syllables is within any short utterance's noise.
+_GROSS_DIFFERENCE = 3
 
 
 def stretches(spans: Sequence[Span], max_pause_s: float) -> list[Span]:
@@ -78,12 +80,16 @@ def build_utterances(speaker: Speaker, turns: Sequence[Span], words: Sequence[Se
 def counted_chars(utterance: Utterance, options: RateOptions) -> int:
     """The characters the rate counts for one utterance.
 
-    The transcript's count, unless the audio shows clearly more syllables than that: then
-    the recogniser dropped words (fillers, short words, a whole turn) and the syllable count
-    stands in.  "Clearly" is `syllable_margin`: the syllable counter's own spread, so a
-    transcript within it is trusted as it is.
+    The transcript's count, unless it and the audio's syllables disagree grossly — by more
+    than `syllable_margin` of the smaller and by `_GROSS_DIFFERENCE` or more: then the
+    recogniser dropped words (a clause, a whole turn) or invented them (a sentence made up in
+    line noise), and the syllable count stands in.  Within that the transcript is trusted: the
+    syllable counter's own spread is wider than the recogniser's small slips.
     """
-    if utterance.syllables > utterance.chars * (1 + options.syllable_margin):
+    if not utterance.transcribed:
+        return utterance.syllables
+    low, high = sorted((utterance.chars, utterance.syllables))
+    if utterance.syllables and high > low * (1 + options.syllable_margin) and high - low >= _GROSS_DIFFERENCE:
         return utterance.syllables
     return utterance.chars
 
@@ -123,7 +129,7 @@ def speaking_rate(utterances: Sequence[Utterance], options: RateOptions) -> Rate
     cpm = round(chars / speaking * 60, 1) if speaking > 0 and chars else None
     spm = round(syllables / speaking * 60, 1) if speaking > 0 and syllables else None
     return RateStats(chars, round(speaking, 2), cpm, verdict(cpm, options), options.target_min, options.target_max,
-                     asr_chars=asr_chars, syllables=syllables, syllables_per_min=spm, filled_in=chars - asr_chars)
+                     asr_chars=asr_chars, syllables=syllables, syllables_per_min=spm, from_syllables=chars - asr_chars)
 
 
 def utterance_rates(utterances: Sequence[Utterance], options: RateOptions) -> list[UtteranceRate]:

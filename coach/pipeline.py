@@ -158,7 +158,7 @@ def analyze(models: Models, path: str | Path, agent_channel: Channel = Channel.L
         # On one channel, each moment goes to one voice: talking over each other cannot be seen.
         interruptions = (metrics.interruptions(agent, customer_activity, customer, o.interruption)
                          if Speaker.CUSTOMER in voices and not mixed else [])
-        untranscribed = [u for u in everyone if not u.transcribed and u.syllables]
+        untranscribed = [u for u in everyone if not u.transcribed]
         if untranscribed:
             notes.append("有语音未能识别成文字（已计入说话时间）：" + "、".join(
                 f"{'坐席' if u.speaker is Speaker.AGENT else '客户'} {_clock(u.start)}–{_clock(u.end)}"

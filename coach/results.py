@@ -192,8 +192,9 @@ class Interruption:
 @dataclass(frozen=True)
 class RateStats:
     """The agent's speaking rate.  ``chars`` is what the rate counts: the transcript's
-    characters (``asr_chars``) with the syllables the audio shows in utterances the recogniser
-    came back short on (``filled_in``); ``syllables`` is the audio's own count throughout."""
+    characters (``asr_chars``), corrected by ``from_syllables`` where the audio's syllables show
+    the recogniser dropped words (added) or invented them (taken away); ``syllables`` is the
+    audio's own count throughout."""
 
     chars: int
     speaking_s: float
@@ -204,7 +205,7 @@ class RateStats:
     asr_chars: int = 0
     syllables: int = 0
     syllables_per_min: float | None = None
-    filled_in: int = 0
+    from_syllables: int = 0
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             for u in report.utterances
         ],
         "untranscribed": [{"speaker": u.speaker.value, "start": u.start, "end": u.end, "syllables": u.syllables}
-                          for u in report.utterances if not u.transcribed and u.syllables],
+                          for u in report.utterances if not u.transcribed],
         "speaking_rate": {
             **_rate(report.rate),
             "per_utterance": [
@@ -119,7 +119,7 @@ def _rate(rate: RateStats) -> dict[str, Any]:
     return {"chars_per_min": rate.chars_per_min, "target_min": rate.target_min, "target_max": rate.target_max,
             "verdict": rate.verdict.value, "chars": rate.chars, "speaking_s": rate.speaking_s,
             "asr_chars": rate.asr_chars, "syllables": rate.syllables, "syllables_per_min": rate.syllables_per_min,
-            "filled_in": rate.filled_in}
+            "chars_from_syllables": rate.from_syllables}
 
 
 def _pitch(stats: PitchStats) -> dict[str, Any]:
@@ -195,7 +195,7 @@ def _rate_stats(rate: dict[str, Any]) -> RateStats:
     return RateStats(rate.get("chars", 0), rate.get("speaking_s", 0.0), rate.get("chars_per_min"),
                      Verdict(rate.get("verdict", "no_speech")), rate.get("target_min", 0.0), rate.get("target_max", 0.0),
                      rate.get("asr_chars", rate.get("chars", 0)), rate.get("syllables", 0),
-                     rate.get("syllables_per_min"), rate.get("filled_in", 0))
+                     rate.get("syllables_per_min"), rate.get("chars_from_syllables", 0))
 
 
 def _pitch_stats(data: dict[str, Any]) -> PitchStats:

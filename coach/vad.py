@@ -36,7 +36,10 @@ FRAME_S = FRAME / SAMPLE_RATE  # 32 ms
 _FLOOR_DB = -100.0
 _MIN_NOISE_FRAMES = 16  # half a second of non-speech to measure the line's noise on
 _MAX_NOISE_MARGIN_DB = 12.0
-_AUDIBLE_BLEED_SHARE = 0.5  # bleed is there when most frames under the other party rise above the noise
+_SLOPE_FRAMES = 2  # a voice edge's slope is read over this many frames
+_AT_THE_NOISE_DB = 3.0  # an edge this close above the noise was stopped by it
+_MASKED_EDGE_S = 0.2
+_BLEED_SPREAD_DB = 2.5  # bleed follows the other voice within this (median absolute deviation)
 
 
 class SpeechDetector:
@@ -63,15 +66,16 @@ def own_speech(probabilities: list[np.ndarray], levels: list[np.ndarray], option
     Pure, so live mode can run it over a trailing window of frames it has scored as they came.
     """
     cores = [hysteresis(p, options) for p in probabilities]
-    louder = [lv > noise_floor_db(lv, p, options) + noise_margin_db(lv, p, options)
-              for lv, p in zip(levels, probabilities)]
+    noise_tops = [noise_floor_db(lv, p, options) + noise_margin_db(lv, p, options)
+                  for lv, p in zip(levels, probabilities)]
+    louder = [lv > top for lv, top in zip(levels, noise_tops)]
     if len(levels) == 2:
         own = [mine & loud for mine, loud in
                zip(own_voice_frames(cores, levels, options.crosstalk_margin_db, louder), louder)]
     else:
         own = louder
-    return [clean_mask(extend_to_voice(core & mine, level, mine, options), options)
-            for core, level, mine in zip(cores, levels, own)]
+    return [clean_mask(extend_to_voice(core & mine, level, mine, options, top), options)
+            for core, level, mine, top in zip(cores, levels, own, noise_tops)]
 
 
 def noise_margin_db(levels: np.ndarray, probabilities: np.ndarray, options: VadOptions) -> float:
@@ -129,25 +133,26 @@ def estimate_coupling_db(own: np.ndarray, other: np.ndarray, other_active: np.nd
     """How many dB the other party's bleed sits below them in this channel.
 
     Frames where the other party talks and is the louder one hold their bleed in this
-    channel; the median level difference there is the coupling.  Frames where this channel
-    is louder are left out: those are this party speaking, often wrongly in `other_active`
-    because silero hears this party's bleed over there.
+    channel.  Frames where this channel is louder are left out: those are this party
+    speaking, often wrongly in `other_active` because silero hears this party's bleed there.
+    Only frames above this channel's own noise (`audible`) count: where the bleed is buried
+    in line noise the level difference measures the noise, not the bleed.
 
-    Bleed only counts where this channel stands above its own noise floor (`audible`).  When
-    most of those frames are under it, the bleed is buried in line noise: it can invent no
-    speech, and the few audible frames left are this party talking at the same time — taking
-    them for bleed (a call with noise at −38 dBFS and a customer 10 dB quieter than the agent
-    read −13 dB of "bleed") cut the customer's words out of every barge-in.
+    Bleed is a copy of the other voice, so its difference to it is nearly constant: the
+    lower quartile of a tight cluster is the coupling (the few frames of this party talking
+    over the other sit above it).  A wide spread means no copy at all — the audible frames
+    are this party talking at the same time (a call with −38 dBFS noise and a customer 10 dB
+    quieter than the agent read −13 dB of "bleed" and cut the customer out of every barge-in).
     """
     candidates = other_active & ((own - other) < 0)
     if audible is not None:
-        if candidates.sum() < 10 or audible[candidates].mean() < _AUDIBLE_BLEED_SHARE:
-            return _FLOOR_DB
         candidates &= audible
     bleed = (own - other)[candidates]
     if len(bleed) < 10:
         return _FLOOR_DB
-    return float(np.median(bleed))
+    if np.median(np.abs(bleed - np.median(bleed))) > _BLEED_SPREAD_DB:
+        return _FLOOR_DB
+    return float(np.percentile(bleed, 25))
 
 
 def own_voice_frames(masks: list[np.ndarray], levels: list[np.ndarray], margin_db: float,
@@ -161,22 +166,45 @@ def own_voice_frames(masks: list[np.ndarray], levels: list[np.ndarray], margin_d
     return out
 
 
-def extend_to_voice(mask: np.ndarray, levels: np.ndarray, allowed: np.ndarray, options: VadOptions) -> np.ndarray:
+def extend_to_voice(mask: np.ndarray, levels: np.ndarray, allowed: np.ndarray, options: VadOptions,
+                    noise_top_db: float | None = None) -> np.ndarray:
     """Move each span's edges outwards over frames still carrying its voice.
 
-    A frame belongs to the span while it is `allowed` (own voice, not bleed) and within
-    `edge_drop_db` of the span's loudest frame, for at most `max_edge_s` each side; a dip
-    shorter than `min_gap_s` (a stop consonant, a breath between syllables) is stepped over.
+    A frame belongs to the span while it is `allowed` (own voice above the line's noise, not
+    bleed) and within `edge_drop_db` of the span's loudest frame, for at most `max_edge_s` each
+    side; a dip shorter than `min_gap_s` (a stop consonant, a breath between syllables) is
+    stepped over.  Where the line's noise (`noise_top_db`: the level a frame must beat) stopped
+    an edge before the voice had faded by `edge_drop_db`, the voice goes on under the noise:
+    the edge is carried along the slope of its last audible frames to where it would have
+    faded (at most `_MASKED_EDGE_S`) — in −35 dBFS noise a tenth of a second of every word's
+    start and end is under the noise.
     """
     out = mask.copy()
     reach = int(round(options.max_edge_s / FRAME_S))
     max_dip = int(round(options.min_gap_s / FRAME_S))
     for start, end in _runs(mask):
-        voiced = allowed & (levels > levels[start:end].max() - options.edge_drop_db)
-        before = voiced[max(0, start - reach):start][::-1]
-        after = voiced[end:end + reach]
-        out[start - _voiced_reach(before, max_dip):end + _voiced_reach(after, max_dip)] = True
+        quietest = levels[start:end].max() - options.edge_drop_db
+        voiced = allowed & (levels > quietest)
+        first = start - _voiced_reach(voiced[max(0, start - reach):start][::-1], max_dip)
+        last = end + _voiced_reach(voiced[end:end + reach], max_dip)
+        if noise_top_db is not None and noise_top_db > quietest:
+            first -= _under_the_noise(levels[first:end], quietest, noise_top_db)
+            last += _under_the_noise(levels[start:last][::-1], quietest, noise_top_db)
+        out[max(0, first):last] = True
     return out
+
+
+def _under_the_noise(levels: np.ndarray, quietest: float, noise_top_db: float) -> int:
+    """Frames a voice edge goes on under the noise: `levels` run from the audible edge inwards;
+    when the edge sits at the noise, its rise over the next frames, continued down to
+    `quietest`, says how long the voice was already (or still) there unheard."""
+    if len(levels) < _SLOPE_FRAMES + 1 or levels[0] > noise_top_db + _AT_THE_NOISE_DB:
+        return 0
+    rise = (levels[_SLOPE_FRAMES] - levels[0]) / _SLOPE_FRAMES  # dB per frame, towards the voice
+    if rise <= 0:
+        return 0
+    frames = (levels[0] - quietest) / rise
+    return int(min(frames, _MASKED_EDGE_S / FRAME_S))
 
 
 def _voiced_reach(voiced: np.ndarray, max_dip: int) -> int:

@@ -49,6 +49,7 @@ MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.json")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "whisper-base"
 _WINDOW_LIMIT_S = 30.0
 _CAREFUL_TEMPERATURES = (0.0, 0.2, 0.4)
+_UNLIKELY_WORD = 0.2  # Whisper's own probability under which a word at the end of a piece is invented
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class WhisperRecognizer:
                 self._careful(samples, i, span, words)
         else:
             self._live(samples, spans, words)
-        return words
+        return [without_unlikely_tail(span_words) for span_words in words]
 
     # ----------------------------------------------------------------- the three decodings
     def _fast(self, samples: np.ndarray, spans: Sequence[Span], words: list[list[Word]]) -> None:
@@ -269,6 +270,21 @@ def before_loop(words: Sequence[str], repeats: int = 3) -> int:
         if word.endswith(SENTENCE_ENDS):
             return i + 1
     return len(words)
+
+
+def without_unlikely_tail(words: list[Word]) -> list[Word]:
+    """The words without the run at their end that Whisper itself barely believed in.
+
+    A short piece decoded on its own is often finished with a phrase from nowhere — 请注意,
+    我认识了, 试试 — in the silence after the last syllable; Whisper gives such words a
+    probability of a few percent where real words, even misheard ones, get a fifth or more.
+    """
+    end = len(words)
+    while end and words[end - 1].probability < _UNLIKELY_WORD:
+        end -= 1
+    if end < len(words):
+        log.info("dropped an unlikely tail: %r", "".join(w.text for w in words[end:]))
+    return words[:end]
 
 
 def drop_invented(words: Sequence, prompt: str) -> list:

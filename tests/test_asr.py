@@ -84,6 +84,29 @@ def test_a_turn_the_recogniser_drops_is_decoded_again():
     assert ["".join(w.text for w in ws) for ws in words] == ["字" * 8] * 3
 
 
+class _Readings:
+    """Two characters on the fast pass; `careful` characters when asked again."""
+
+    identity = "test"
+
+    def __init__(self, careful):
+        self.careful = careful
+
+    def transcribe(self, samples, spans, decoding=Decoding.FAST):
+        n = 2 if decoding is Decoding.FAST else self.careful
+        return [[Word(s.start, s.end, "字" * n)] for s in spans]
+
+
+@pytest.mark.parametrize("careful, kept", [(7, 7), (20, 2), (4, 4)])
+def test_the_second_reading_is_kept_only_when_nearer_the_syllables(careful, kept):
+    # Six syllables in the turn: a retry that recovers words wins, one that invents a tail does not.
+    turns = [Span(0, 2)]
+    nuclei = np.array([0.2, 0.5, 0.8, 1.1, 1.4, 1.7])
+    words = transcribe_turns(_Readings(careful), np.zeros(3 * SAMPLE_RATE), turns, turns,
+                             lambda span: count_in(nuclei, span), AsrOptions())
+    assert len("".join(w.text for w in words[0])) == kept
+
+
 class _Echo:
     def __init__(self, word):
         self.word = word
@@ -116,3 +139,14 @@ def test_missing_model_is_a_clear_error(tmp_path):
 ])
 def test_a_segment_cut_in_a_decoding_loop_keeps_the_speech_before_it(words, kept):
     assert before_loop(words) == kept
+
+
+def test_a_tail_whisper_barely_believed_in_is_dropped():
+    from coach.whisper import without_unlikely_tail
+
+    said = [Word(8.0, 8.2, "迪", 0.53), Word(8.2, 8.4, "卡", 0.92), Word(9.3, 9.5, "专", 0.24),
+            Word(9.8, 10.0, "市", 0.46)]
+    tail = [Word(10.0, 10.3, "请", 0.02), Word(10.3, 10.3, "注意", 0.06)]
+    assert without_unlikely_tail(said + tail) == said
+    assert without_unlikely_tail(said) == said  # a real word of 0.24 stays
+    assert without_unlikely_tail(tail) == []

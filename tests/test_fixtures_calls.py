@@ -211,3 +211,44 @@ def test_committed_sample_call():
 def test_bank_clips_are_16k_and_labelled():
     clip = clip_audio("a01_nat")
     assert clip.ndim == 1 and len(clip) / RATE == pytest.approx(8.35, abs=0.01)
+
+
+# --- the real-voice calls -------------------------------------------------------------------------
+
+def test_real_voice_calls_pair_two_different_real_people_from_one_half():
+    from tests.fixtures.calls import bank_index
+    from tests.fixtures.realcalls import HELD_OUT, REAL_SCENARIOS, TUNE
+
+    assert len(TUNE) == len(HELD_OUT) == 10
+    index = bank_index()
+    speakers_of = {}
+    for name, scenario in REAL_SCENARIOS.items():
+        by_role = {who: {index[t.clip]["speaker"] for t in scenario.turns if t.speaker == who}
+                   for who in ("agent", "customer")}
+        assert len(by_role["agent"]) == 1 and len(by_role["customer"]) <= 1
+        assert not by_role["agent"] & by_role["customer"], name
+        splits = {index[t.clip]["split"] for t in scenario.turns}
+        assert splits == {"tune" if name in TUNE else "heldout"}, name
+        speakers_of[name] = by_role["agent"] | by_role["customer"]
+    sexes = {index[t.clip]["sex"] for s in REAL_SCENARIOS.values() for t in s.turns if t.speaker == "agent"}
+    assert sexes == {"m", "f"}
+
+
+def test_real_voice_calls_carry_the_mess_of_real_lines():
+    from tests.fixtures.realcalls import HELD_OUT, REAL_SCENARIOS, TUNE
+
+    for half in (TUNE, HELD_OUT):
+        calls = [REAL_SCENARIOS[n] for n in half]
+        every = [labels(s) for s in calls]
+        assert sum(len(lab["interruptions"]) for lab in every) >= 5
+        assert sum(len(lab["silences"]) for lab in every) >= 5 and sum(len(lab["near_silences"]) for lab in every) >= 3
+        assert sum(len(lab["backchannels"]) for lab in every) >= 3
+        # barge-ins that open with a lead-in: the utterance starts at the short cut, not the sentence
+        assert any(len([t for t in s.turns if t.speaker == "agent" and t.start <= i["start"] + 0.01 < t.end]) == 1
+                   and "_cut" in next(t.clip for t in s.turns if t.speaker == "agent" and t.start == i["start"])
+                   for s, lab in zip(calls, every) for i in lab["interruptions"])
+        assert {s.fmt for s in calls} >= {"wav16", "wav_ulaw8k", "mp3"}
+        assert any(s.gains_db[0] <= -10 for s in calls) and any(s.gains_db[1] <= -10 for s in calls)
+        assert any(s.noise_dbfs is not None and s.noise_dbfs >= -38 for s in calls)
+        assert any(lab["pitch"]["monotone"] for lab in every) and not all(lab["pitch"]["monotone"] for lab in every)
+        assert any(s.layout == "mono" for s in calls) and any(s.duration < 60 for s in calls)

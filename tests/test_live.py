@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from coach.audio import load_audio
 from coach.config import Options
 from coach.lexicon import load_lexicon
 from coach.live.capture import FileSource, Recorder
@@ -235,7 +236,9 @@ def test_from_file_writes_events_recording_and_the_same_report_as_analyze(live_c
     analyze_report = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))
     for key in ("utterances", "speaking_rate", "silences", "interruptions", "pitch", "phrases", "score"):
         assert live_report[key] == analyze_report[key], key
-    assert np.allclose(sf.read(wav)[0], sf.read(path)[0], atol=2 / 32768)  # the recording is the call
+    # The recording is the call as coach heard it (load_audio takes the DC off with a 30 Hz high-pass).
+    heard = np.stack(load_audio(path).channels, axis=1)
+    assert np.allclose(sf.read(wav)[0], heard, atol=2 / 32768)
 
 
 @pytest.mark.model
@@ -243,8 +246,10 @@ def test_from_file_writes_events_recording_and_the_same_report_as_analyze(live_c
 def test_stopping_mid_call_keeps_the_recording_and_writes_the_report(live_call, tmp_path, how):
     path, _ = live_call
     wav, report = tmp_path / "s.wav", tmp_path / "s.json"
+    # A shell's background job inherits SIGINT ignored, and Python keeps it ignored: undo that for the child.
     proc = subprocess.Popen([*COACH, "live", "--from-file", str(path), "--wav", str(wav), "--json", str(report)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_audio(wav, seconds=4.0, proc=proc)
     proc.send_signal(how)
     out, err = proc.communicate(timeout=300)

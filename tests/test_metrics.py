@@ -69,9 +69,17 @@ def test_the_audios_syllables_stand_in_where_the_recogniser_dropped_words():
     lost = Utterance(A, 20, 25, "", chars=0, syllables=11)  # a turn the recogniser never wrote
     assert [metrics.counted_chars(u, options) for u in (complete, dropped, lost)] == [20, 21, 11]
     rate = metrics.speaking_rate([complete, dropped, lost], options)
-    assert (rate.asr_chars, rate.chars, rate.filled_in, rate.syllables) == (32, 52, 20, 54)
+    assert (rate.asr_chars, rate.chars, rate.from_syllables, rate.syllables) == (32, 52, 20, 54)
     assert rate.chars_per_min == pytest.approx(52 / 25 * 60)
     assert rate.syllables_per_min == pytest.approx(54 / 25 * 60)
+
+
+def test_words_the_recogniser_invented_in_noise_give_way_to_the_syllables():
+    options = RateOptions()
+    invented = Utterance(A, 0, 1.4, "西马装起的小放在你身上", chars=11, syllables=4)  # 5 syllables said
+    slip = Utterance(A, 2, 3.4, "西马装去的销", chars=6, syllables=4)  # one or two extra: within the noise
+    assert [metrics.counted_chars(u, options) for u in (invented, slip)] == [4, 6]
+    assert metrics.speaking_rate([invented], options).from_syllables == -7
 
 
 def test_utterance_rates_skip_short_utterances():

@@ -252,6 +252,17 @@ def test_greeting_without_staff_number_is_not_enough(lexicon):
     assert checks["标准结束语（感谢来电、再见）"].ok is True
 
 
+@pytest.mark.parametrize("heard", ["您好，公好1023，很高兴为您服务", "您好，1023号为您服务", "您好，工号幺零二三"])
+def test_staff_number_counts_as_whisper_writes_it(lexicon, heard):
+    checks = {c.item: c for c in check_script([agent(0.0, 3.0, heard), agent(3.5, 4.0, "再见")], lexicon)}
+    assert checks["开场问候并报工号"].ok is True, heard
+
+
+def test_a_good_without_a_number_is_no_staff_number(lexicon):
+    checks = {c.item: c for c in check_script([agent(0.0, 3.0, "您好，好的，很高兴为您服务")], lexicon)}
+    assert checks["开场问候并报工号"].ok is False
+
+
 def test_hold_items_are_omitted_when_nobody_waited(lexicon):
     checks = check_script(GOOD_CALL, lexicon, silences=[])
     assert len(checks) == 4 and all(c.ok for c in checks)

@@ -15,6 +15,7 @@ from coach.pipeline import Channel, Stage, analyze
 from coach.results import Layout, Source, Speaker, Verdict
 from tests.fixtures.calls import SCENARIOS, render
 from tests.fixtures.compare import compare
+from tests.fixtures.realcalls import REAL_SCENARIOS
 
 pytestmark = pytest.mark.model
 
@@ -29,7 +30,7 @@ def rendered(tmp_path_factory):
     folder = tmp_path_factory.mktemp("calls")
 
     def make(name):
-        path = render(SCENARIOS[name], folder)
+        path = render({**SCENARIOS, **REAL_SCENARIOS}[name], folder)
         return path, json.loads(path.with_name(f"{name}.labels.json").read_text(encoding="utf-8"))
     return make
 
@@ -47,6 +48,23 @@ def test_fixture_meets_the_accuracy_targets(models, rendered, name):
     assert result.monotone_right, report.pitch
     assert result.forbidden_found == result.forbidden_true and result.forbidden_false == 0, result.missed
     assert stages[0] is Stage.LOAD and Stage.PHRASES in stages
+
+
+@pytest.mark.parametrize("name", ["rv_tune_01", "rv_tune_03", "rv_tune_06"])
+def test_real_voices_meet_the_real_voice_targets(models, rendered, name):
+    """Two real people per call: a lead-in barge-in and a backchannel (01), the customer 10 dB
+    quieter with −38 dBFS noise and bleed (03), a monotone agent in −35 dBFS noise (06)."""
+    path, labels = rendered(name)
+    report = analyze(models, path, Channel(REAL_SCENARIOS[name].agent_channel))
+    result = compare(report, labels)
+    assert abs(result.rate_error) <= 0.08, result
+    assert abs(result.speaking_time_error) <= 0.05, result
+    assert result.silences_found == result.silences_true and result.silences_invented == 0, result.missed
+    assert result.interruptions_found == result.interruptions_true == result.interruptions_reported, result.missed
+    assert result.monotone_right, report.pitch
+    # speech without text is reported as such, with its time, never dropped
+    for lost in (u for u in report.utterances if not u.transcribed):
+        assert any("未能识别" in note and f"{int(lost.start // 60):02d}:" in note for note in report.notes)
 
 
 def test_hold_is_marked_and_the_script_is_checked(models, rendered):

@@ -181,3 +181,17 @@ def test_statistics_guard_follows_whispers_silence_rule():
 def test_compression_ratio_guard_flags_degenerate_output():
     assert textnorm.is_hallucination("您好", compression_ratio=2.6)
     assert not textnorm.is_hallucination("您好", compression_ratio=1.3)
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("您好4很高兴为您服务", "您好，很高兴为您服务"),  # a digit Whisper wrote for a comma
+    ("您好1请问您需要什么帮助", "您好，请问您需要什么帮助"),
+    ("我有4个问题", "我有4个问题"),  # a number with its measure word
+    ("第4次打电话了", "第4次打电话了"),
+    ("请按1号键", "请按1号键"),
+    ("还要等3天", "还要等3天"),
+    ("工号1023很高兴", "工号1023很高兴"),  # digits in a run are a number
+])
+def test_a_lone_digit_between_two_clauses_is_a_comma(written, expected):
+    assert textnorm.normalise(written) == expected
+    assert textnorm.spoken_char_count(textnorm.normalise("您好4很高兴")) == 5

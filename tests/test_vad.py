@@ -120,16 +120,26 @@ def test_bleed_buried_in_line_noise_suppresses_nothing():
     # The agent talks at −20 dB in frames 0–999; the customer channel carries line noise at
     # −38 ± 1 dB (the agent's bleed, −42 dB, is under it) and the customer, 10 dB quieter than
     # the agent, talks over them in frames 800–999.  Those double-talk frames are the only
-    # audible ones under the agent: they are not bleed.
+    # audible ones under the agent: two voices moving independently, not a copy — not bleed.
     rng = np.random.default_rng(5)
     agent = np.full(1200, -70.0)
-    agent[:1000] = -20 + rng.normal(0, 1, 1000)
+    agent[:1000] = -20 + rng.normal(0, 4, 1000)
     customer = -38 + rng.normal(0, 1, 1200)
-    customer[800:1100] = -30 + rng.normal(0, 1, 300)
+    customer[800:1100] = -30 + rng.normal(0, 4, 300)
     audible = customer > -38 + 6
     assert estimate_coupling_db(customer, agent, np.arange(1200) < 1000, audible) == -100.0
     _, own = own_voice_frames([np.arange(1200) < 1000, customer > -35], [agent, customer], 6.0, [agent > -64, audible])
-    assert own[800:1000].mean() > 0.95  # the customer's words under the agent are kept
+    assert own[800:1000][audible[800:1000]].mean() > 0.95  # the customer's audible words under the agent are kept
+
+
+def test_bleed_partly_above_the_noise_is_measured_on_its_audible_peaks():
+    # bleed 20 dB under a voice that swings ±6 dB, in −40 dB noise: only its peaks are audible
+    rng = np.random.default_rng(9)
+    agent = -20 + rng.normal(0, 6, 2000)
+    customer = np.maximum(agent - 20 + rng.normal(0, 0.8, 2000), -40 + rng.normal(0, 0.5, 2000))
+    audible = customer > -38
+    assert audible.mean() < 0.5
+    assert estimate_coupling_db(customer, agent, np.ones(2000, bool), audible) == pytest.approx(-20.5, abs=1.0)
 
 
 def test_audible_bleed_is_still_measured():
@@ -167,3 +177,25 @@ def test_the_margin_over_the_noise_is_narrow_on_steady_noise_and_wide_on_wanderi
     assert 6 < noise_margin_db(babble, probs, options) <= 12
     # digital silence between the clips of a clean call is steady too
     assert noise_margin_db(np.full(2000, -100.0), probs, options) == options.noise_margin_db
+
+
+def test_an_edge_stopped_by_the_noise_is_carried_along_its_slope_under_it():
+    # A word rises 3 dB a frame from −49 dB (30 dB under its peak) at frame 20 to −19 at frame
+    # 30, falls back the same way from frame 50 to 60; line noise sits at −37 dB, so the first
+    # and last four frames of the word are under it.
+    levels = np.full(80, -37.0)
+    levels[20:30] = -49 + 3 * np.arange(10)
+    levels[30:50] = -19.0
+    levels[50:60] = -19 - 3 * np.arange(1, 11)
+    levels = np.maximum(levels, -37.0)
+    core = np.zeros(80, bool)
+    core[30:50] = True
+    allowed = levels > -35.0
+    options = VadOptions()
+    heard = np.flatnonzero(extend_to_voice(core, levels, allowed, options))
+    assert (heard[0], heard[-1]) == (25, 54)  # what stands above the noise
+    under = np.flatnonzero(extend_to_voice(core, levels, allowed, options, noise_top_db=-35.0))
+    assert abs(under[0] - 20) <= 1 and abs(under[-1] - 59) <= 1  # where the word really starts and ends
+    # a clean line (the noise far under the edge rule) moves nothing
+    assert np.array_equal(extend_to_voice(core, levels, allowed, options, noise_top_db=-94.0),
+                          extend_to_voice(core, levels, allowed, options))

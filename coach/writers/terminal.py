@@ -97,8 +97,11 @@ def _rate(console: Console, report: Report) -> None:
         return
     console.print(f"  {r.chars_per_min:.0f} 字/分 — {_VERDICT[r.verdict]}（标准 {r.target_min:.0f}–{r.target_max:.0f} 字/分，"
                   f"{r.chars} 字 / {r.speaking_s:.0f} 秒说话时间）")
-    if r.filled_in:
-        console.print(f"  其中 {r.filled_in} 字未被识别出文字，按声音里的音节数计入（音节速度 {r.syllables_per_min:.0f} 字/分）。")
+    if r.from_syllables > 0:
+        console.print(f"  其中 {r.from_syllables} 字没有识别出文字，按声音里的音节数计入（音节速度 {r.syllables_per_min:.0f} 字/分）。")
+    elif r.from_syllables < 0:
+        console.print(f"  识别结果比声音里的音节多 {-r.from_syllables} 字（识别器多写了），按音节数计算"
+                      f"（音节速度 {r.syllables_per_min:.0f} 字/分）。")
     off = [u for u in report.utterance_rates if u.verdict is not Verdict.OK]
     off.sort(key=lambda u: -abs(u.chars_per_min - (r.target_max if u.verdict is Verdict.TOO_FAST else r.target_min)))
     for u in off[:_WORST_STRETCHES]:
