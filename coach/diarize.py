@@ -14,9 +14,9 @@ the speech between the two voices.
    every print to the nearer of the two centres, and the split with the larger contrast kept.
 4. One voice or two: the contrast of the split — the mean cosine between windows of the same
    cluster minus that between windows of different clusters.  One person's speech split in two
-   has a small contrast (at most 0.26 on the tune half of the real-voice bank, noise and 8 kHz
-   μ-law included), two people's a large one (0.40 and up); the cosine between the two centres
-   alone overlapped (bench/README.md).  The line is `two_voices_contrast`, set on the tune half;
+   has a small contrast (at most 0.22 on the tune half of the real-voice bank, noise and 8 kHz
+   μ-law included; 0.25 held out), two people's a large one (0.36 and up; 0.47 held out); the
+   cosine between the two centres alone overlapped (bench/README.md).  The line is `two_voices_contrast`, set on the tune half;
    a second "voice" with under `min_voice_share` or `min_voice_s` of the speech is a cough or
    a noise, not a customer.
 5. Who speaks when: every 32 ms frame of speech gets the mean of (cosine to voice A − cosine
