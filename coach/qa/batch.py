@@ -67,6 +67,7 @@ class Settings:
     model_dir: str | None = None
     lexicon_dirs: tuple[str, ...] = ()
     scorecard: Scorecard = field(default_factory=load_scorecard)
+    layout: str = "auto"  # coach.pipeline.LayoutChoice: what the recordings are (--layout)
 
     def fingerprint(self) -> str:
         from coach.lexicon import DEFAULT_LEXICON_DIR
@@ -78,6 +79,8 @@ class Settings:
         # The scorecard as loaded, not its file: a new comment redoes nothing, a new threshold everything.
         digest.update(json.dumps(asdict(self.scorecard), sort_keys=True, default=str).encode())
         digest.update(model_identity(self.model_dir).encode())
+        if self.layout != "auto":  # the databases of earlier coaches, all "auto", keep their results
+            digest.update(f"layout={self.layout}".encode())
         for folder in (DEFAULT_LEXICON_DIR, *map(Path, self.lexicon_dirs)):
             for file in sorted(folder.glob("*.txt")):
                 digest.update(file.name.encode() + file.read_bytes())
@@ -107,6 +110,7 @@ class Summary:
     wall_s: float
     updated: int = 0  # rows whose metadata or path changed, updated without analysis
     duplicates: int = 0  # inputs that are another input's recording again (same bytes and call id)
+    review: int = 0  # analysed calls whose voices or roles are uncertain: not scored, for a person to check
 
     @property
     def speed(self) -> float:
@@ -187,6 +191,7 @@ class Job:
     recording: Recording
     content_sha: str
     replaces: str | None = None  # the source of the row that is this recording's (its file moved)
+    known_voice: tuple[float, ...] | None = None  # the agent's enrolled voice, when there is one
 
 
 @dataclass(frozen=True)
@@ -268,16 +273,25 @@ class Worker:
         from coach.models import Models
 
         self.settings_sha = settings.fingerprint()
+        self.layout = settings.layout
         self.models = Models.load(settings.options, model_dir=settings.model_dir, lexicon_dirs=settings.lexicon_dirs,
                                   scorecard=settings.scorecard)
 
-    def run(self, recording: Recording, content_sha: str) -> Outcome:
-        from coach.pipeline import Channel, analyze
+    def run(self, recording: Recording, content_sha: str, known_voice: tuple[float, ...] | None = None) -> Outcome:
+        """Analyse one recording; with an agent id, the agent's voice print comes back for enrolment
+        and `known_voice` (their enrolled voice) helps pick them on a mixed call."""
+        import numpy as np
+
+        from coach.pipeline import Channel, LayoutChoice, analyze
         from coach.schema import report_to_dict
 
-        report, error = None, None
+        report, error, voiceprint = None, None, None
         try:
-            report = report_to_dict(analyze(self.models, recording.source, Channel(recording.agent_channel)))
+            analysed = analyze(self.models, recording.source, Channel(recording.agent_channel),
+                               layout=LayoutChoice(self.layout),
+                               known_voice=None if known_voice is None else np.asarray(known_voice),
+                               enrol=recording.agent_id is not None)
+            report, voiceprint = report_to_dict(analysed), analysed.agent_voiceprint
         except CoachError as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 — one bad recording must not stop a night's batch
@@ -285,7 +299,8 @@ class Worker:
             error = f"unexpected {type(exc).__name__}: {exc} (please report this recording)"
         return Outcome(recording=recording, content_sha=content_sha, settings_sha=self.settings_sha,
                        status=Status.FAILED if error else Status.OK, error=error, report=report,
-                       analysed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                       analysed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       voiceprint=None if error else voiceprint)
 
 
 _WORKER: Worker | None = None
@@ -311,9 +326,9 @@ def _exit_with(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _run_in_worker(recording: Recording, content_sha: str) -> Outcome:
+def _run_in_worker(recording: Recording, content_sha: str, known_voice: tuple[float, ...] | None) -> Outcome:
     assert _WORKER is not None, "worker used before _start_worker"
-    return _WORKER.run(recording, content_sha)
+    return _WORKER.run(recording, content_sha, known_voice)
 
 
 def killed_outcome(job: Job, exitcode: int | None) -> Outcome:
@@ -342,7 +357,8 @@ def run_local(todo: Sequence[Job], settings: Settings, workers: int) -> Iterator
     pool = ProcessPool(workers, initializer=_start_worker, initargs=(settings, os.getpid()),
                        context=multiprocessing.get_context("spawn"))
     try:
-        futures = {pool.schedule(_run_in_worker, (job.recording, job.content_sha)): job for job in todo}
+        futures = {pool.schedule(_run_in_worker, (job.recording, job.content_sha, job.known_voice)): job
+                   for job in todo}
         for future in as_completed(futures):
             try:
                 yield future.result()
@@ -372,7 +388,8 @@ def run_ray(todo: Sequence[Job], settings: Settings, workers: int,
     try:
         actor = ray.remote(num_cpus=settings.options.asr.cpu_threads or 1)(Worker)
         pool = ActorPool([actor.remote(settings) for _ in range(workers)])
-        yield from pool.map_unordered(lambda a, job: a.run.remote(job.recording, job.content_sha), list(todo))
+        yield from pool.map_unordered(lambda a, job: a.run.remote(job.recording, job.content_sha, job.known_voice),
+                                      list(todo))
     finally:
         ray.shutdown()
 
@@ -390,12 +407,16 @@ def run_batch(recordings: Sequence[Recording], store: Store, settings: Settings,
     for rec, original in work.duplicates:
         log.warning("%s is the same recording as %s (same bytes and call id %s): counted once",
                     rec.source, original, rec.call_id)
-    todo = work.todo
+    # Agents enrolled by earlier runs (or earlier in this database): their voice helps pick them
+    # on mixed calls; the voices this run enrols serve the next run.
+    voices = store.agent_voices()
+    todo = [replace(job, known_voice=voices.get(job.recording.agent_id)) if job.recording.agent_id in voices else job
+            for job in work.todo]
     moved = {job.recording.source: job.replaces for job in todo}
     threads = threads_per_worker(workers, settings.options)
     settings = replace(settings, options=replace(settings.options,
                                                  asr=replace(settings.options.asr, cpu_threads=threads)))
-    done = failed = 0
+    done = failed = review = 0
     audio_s = 0.0
     if progress:
         progress(Progress(None, 0, len(todo), 0, 0.0, 0.0))
@@ -407,8 +428,14 @@ def run_batch(recordings: Sequence[Recording], store: Store, settings: Settings,
             done += 1
             failed += outcome.status is Status.FAILED
             audio_s += outcome.report["duration_s"] if outcome.report else 0.0
+            review += needs_review(outcome.report)
             if progress:
                 progress(Progress(outcome, done, len(todo), failed, audio_s, time.perf_counter() - began))
     return Summary(found=len(recordings), skipped=work.skipped, failed_before=work.skipped_failed,
                    analysed=done - failed, failed=failed, audio_s=audio_s, wall_s=time.perf_counter() - began,
-                   updated=len(work.relabel), duplicates=len(work.duplicates))
+                   updated=len(work.relabel), duplicates=len(work.duplicates), review=review)
+
+
+def needs_review(report: dict | None) -> bool:
+    """The report says its voices or roles may be wrong (a mixed mono call told apart uncertainly)."""
+    return bool(((report or {}).get("separation") or {}).get("review"))

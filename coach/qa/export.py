@@ -22,7 +22,7 @@ from coach.writers.base import atomic_text
 
 CSV_COLUMNS = ("source", "call_id", "agent_id", "team", "call_date", "status", "error", "duration_s",
                "speaking_rate", "silences", "interruptions", "courtesy_hits", "forbidden_hits", "score",
-               "analysed_at")
+               "review", "analysed_at")
 # What makes a spreadsheet read a cell as a formula (OWASP "CSV Injection"; the full-width
 # forms too, which some spreadsheets fold to ASCII), leading blanks ignored.
 _FORMULA_START = tuple("=+-@\t\r\n\0＝＋－＠")
@@ -46,7 +46,10 @@ def export_csv(store: Store, path: str | Path) -> None:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in store.recordings():
-            writer.writerow({name: safe_cell(value) for name, value in {**row, "status": row["status"].value}.items()})
+            # "review": why a person must check the call (its voices or roles are uncertain); empty when sure
+            review = (((row["report"] or {}).get("separation") or {}).get("uncertain")) or ""
+            writer.writerow({name: safe_cell(value) for name, value in
+                             {**row, "status": row["status"].value, "review": review}.items()})
 
 
 def safe_cell(value: Any) -> Any:

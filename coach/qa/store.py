@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 
 from coach.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another process's write lock
 OPEN_ATTEMPTS = 20  # tries to open a SQLite file another process is creating (≈ 10 s in all)
 
@@ -63,6 +63,8 @@ class Outcome:
     error: str | None  # one line, for FAILED
     report: dict | None  # the coach.report/1 JSON dict, for OK
     analysed_at: str  # ISO 8601 UTC
+    # The agent's voice print from this call (agent_id known, the agent's voice sure): enrolled.
+    voiceprint: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         # A row without its report (or a failure without its reason) would silently
@@ -131,6 +133,17 @@ _recordings = sa.Table(
     sa.Index("ix_recordings_call_date", "call_date"),
 )
 
+# Schema v2: each agent's enrolled voice (coach batch with agent_id), for picking the agent on
+# later mixed mono calls.  The mean of the voice prints (CAM++, unit length) of their calls.
+_agent_voices = sa.Table(
+    "agent_voices",
+    _metadata,
+    sa.Column("agent_id", sa.Text, primary_key=True),
+    sa.Column("voiceprint", sa.Text, nullable=False),  # JSON list of 192 floats
+    sa.Column("calls", sa.Integer, nullable=False),  # how many calls it is the mean of
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
 _SUMMARY_COLUMNS = ("duration_s", "speaking_rate", "silences", "interruptions",
                     "courtesy_hits", "forbidden_hits", "score")
 
@@ -147,11 +160,15 @@ def _create_v1(conn: Connection) -> None:
     # The Table objects above describe the newest schema.  When a later version
     # changes a table, replace this with v1's own DDL so that old databases still
     # pass through every step in order.
-    _metadata.create_all(conn)
+    _metadata.create_all(conn, tables=[_schema, _recordings])
+
+
+def _add_agent_voices(conn: Connection) -> None:
+    _agent_voices.create(conn)
 
 
 # Step N brings a database from version N-1 to N; append one per new version.
-_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_agent_voices}
 
 
 class Store:
@@ -236,6 +253,14 @@ class Store:
             if replaces and replaces != outcome.recording.source:
                 _move(conn, replaces, outcome.recording.source)
             conn.execute(stmt)
+            if outcome.voiceprint is not None and outcome.recording.agent_id:
+                _enrol(conn, outcome.recording.agent_id, outcome.voiceprint, outcome.analysed_at)
+
+    def agent_voices(self) -> dict[str, tuple[float, ...]]:
+        """agent id → their enrolled voice print (unit length)."""
+        with self._reading() as conn:
+            return {row.agent_id: tuple(json.loads(row.voiceprint))
+                    for row in conn.execute(sa.select(_agent_voices.c.agent_id, _agent_voices.c.voiceprint))}
 
     def relabel(self, recording: Recording, previous: str) -> None:
         """The row of source ``previous`` gets ``recording``'s path and metadata (agent, team,
@@ -498,6 +523,21 @@ def _move(conn: Connection, old: str, new: str) -> None:
     if report is not None:
         values["report"] = json.dumps({**json.loads(report), "source": new}, ensure_ascii=False)
     conn.execute(sa.update(_recordings).where(r.source == old).values(values))
+
+
+def _enrol(conn: Connection, agent_id: str, voiceprint: tuple[float, ...], when: str) -> None:
+    """Add one call's voice print to the agent's enrolled voice: the running mean, kept unit length."""
+    v = _agent_voices.c
+    row = conn.execute(sa.select(v.voiceprint, v.calls).where(v.agent_id == agent_id)).first()
+    calls = row.calls if row else 0
+    mean = [x * calls for x in json.loads(row.voiceprint)] if row else [0.0] * len(voiceprint)
+    mean = [m + x for m, x in zip(mean, voiceprint)]
+    norm = sum(x * x for x in mean) ** 0.5 or 1.0
+    values = {"voiceprint": json.dumps([round(x / norm, 6) for x in mean]), "calls": calls + 1, "updated_at": when}
+    if row:
+        conn.execute(sa.update(_agent_voices).where(v.agent_id == agent_id).values(values))
+    else:
+        conn.execute(sa.insert(_agent_voices).values(agent_id=agent_id, **values))
 
 
 def _measurable(report: dict, metric: str) -> bool:

@@ -34,7 +34,8 @@ def layout_label(report: Report) -> str:
     if agent in _SOURCE:
         return f"立体声（坐席＝{_SOURCE[agent]}声道）"
     if agent is Source.SEPARATED:
-        return "单声道混音（按声音区分坐席与客户）"
+        sure = f"，置信度 {report.separation.confidence:.2f}" if report.separation else ""
+        return f"单声道混音（按声音区分坐席与客户{sure}）"
     return "单声道（只有坐席）"
 
 
