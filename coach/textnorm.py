@@ -323,6 +323,29 @@ def invented_runs(said: str) -> list[tuple[int, int]]:
     return [m.span() for m in _INVENTED_INSIDE.finditer(said)]
 
 
+# What a short piece decoded on its own is finished with, in the silence after its last word:
+# a song's credits (作词, 作曲 and a name or nothing), or a unit said over and over past any
+# speech (神神神神神 from 《神》《神》…): one character 5 times or more, a longer unit 4 times or
+# more (对对对 and 好的好的好的 are what people say).
+_CREDITS_TAIL = re.compile(r"(?:作词|作曲|编曲)[\u4e00-\u9fff]{0,6}$")
+_LOOP_TAIL = re.compile(r"(.{1,4}?)\1+$")
+
+
+def invented_tail(said: str) -> int:
+    """Where the invented tail of a piece's compact text (`compact`) begins: credits at its end,
+    or the repeats of a loop at its end (the first of them is kept); ``len(said)`` if none."""
+    credits = _CREDITS_TAIL.search(said)
+    if credits:
+        said = said[:credits.start()]
+    loop = _LOOP_TAIL.search(said)
+    if loop:
+        unit = loop.group(1)
+        times = (loop.end() - loop.start()) // len(unit)
+        if times >= (5 if len(unit) == 1 else 4):
+            return loop.start() + len(unit)
+    return len(said)
+
+
 def is_hallucination(
     text: str,
     *,

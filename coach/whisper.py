@@ -101,7 +101,7 @@ class WhisperRecognizer:
                 self._careful(samples, i, span, words)
         else:
             self._live(samples, spans, words)
-        return [without_unlikely_tail(span_words) for span_words in words]
+        return [without_invented_tail(span_words) for span_words in words]
 
     # ----------------------------------------------------------------- the three decodings
     def _fast(self, samples: np.ndarray, spans: Sequence[Span], words: list[list[Word]]) -> None:
@@ -272,18 +272,23 @@ def before_loop(words: Sequence[str], repeats: int = 3) -> int:
     return len(words)
 
 
-def without_unlikely_tail(words: list[Word]) -> list[Word]:
-    """The words without the run at their end that Whisper itself barely believed in.
-
-    A short piece decoded on its own is often finished with a phrase from nowhere — 请注意,
-    我认识了, 试试 — in the silence after the last syllable; Whisper gives such words a
-    probability of a few percent where real words, even misheard ones, get a fifth or more.
-    """
+def without_invented_tail(words: list[Word]) -> list[Word]:
+    """The words without the tail Whisper finished a piece with in the silence after its last
+    syllable: a run it barely believed in itself — 请注意, 我认识了, 试试: a probability of a few
+    percent, where real words, even misheard ones, get a fifth or more — and, before that, a
+    song's credits or a loop (`textnorm.invented_tail`)."""
     end = len(words)
     while end and words[end - 1].probability < _UNLIKELY_WORD:
         end -= 1
+    said = [textnorm.compact(w.text) for w in words[:end]]
+    tail_at, position = textnorm.invented_tail("".join(said)), 0
+    for i, piece in enumerate(said):
+        if position >= tail_at:
+            end = i
+            break
+        position += len(piece)
     if end < len(words):
-        log.info("dropped an unlikely tail: %r", "".join(w.text for w in words[end:]))
+        log.info("dropped an invented tail: %r", "".join(w.text for w in words[end:]))
     return words[:end]
 
 

@@ -10,7 +10,8 @@ from coach.config import AsrOptions
 from coach.errors import ModelError
 from coach.results import Span, Word
 from coach.syllables import count_in
-from coach.whisper import WhisperRecognizer, before_loop, drop_invented, join_spans, pack, word_to_original
+from coach.whisper import (WhisperRecognizer, before_loop, drop_invented, join_spans, pack, without_invented_tail,
+                           word_to_original)
 
 
 def test_join_spans_maps_times_back():
@@ -142,11 +143,30 @@ def test_a_segment_cut_in_a_decoding_loop_keeps_the_speech_before_it(words, kept
 
 
 def test_a_tail_whisper_barely_believed_in_is_dropped():
-    from coach.whisper import without_unlikely_tail
-
     said = [Word(8.0, 8.2, "迪", 0.53), Word(8.2, 8.4, "卡", 0.92), Word(9.3, 9.5, "专", 0.24),
             Word(9.8, 10.0, "市", 0.46)]
     tail = [Word(10.0, 10.3, "请", 0.02), Word(10.3, 10.3, "注意", 0.06)]
-    assert without_unlikely_tail(said + tail) == said
-    assert without_unlikely_tail(said) == said  # a real word of 0.24 stays
-    assert without_unlikely_tail(tail) == []
+    assert without_invented_tail(said + tail) == said
+    assert without_invented_tail(said) == said  # a real word of 0.24 stays
+    assert without_invented_tail(tail) == []
+
+
+def _words(*texts: str) -> list[Word]:
+    return [Word(i * 0.3, i * 0.3 + 0.3, text, 0.8) for i, text in enumerate(texts)]
+
+
+@pytest.mark.parametrize("words, kept", [
+    (("哪个", "这么", "大", "的", "胆子", "?", "《", "神", "》", "《", "神", "》", "《", "神", "》", "《", "神", "》", "《",
+      "神", "》"), "哪个这么大的胆子?《神"),  # a loop: the first of the repeats may be speech
+    (("哪个", "这么", "大", "的", "胆子", "?", "作", "曲", "作", "曲", "作"), "哪个这么大的胆子"),
+    (("两个", "这么", "大", "的", "胆子", "作词"), "两个这么大的胆子"),
+    (("迪卡", "龙", "运动", "专业", "超市"), "迪卡龙运动专业超市"),
+])
+def test_credits_and_a_loop_finishing_a_piece_are_dropped(words, kept):
+    assert "".join(w.text for w in without_invented_tail(_words(*words))) == kept
+
+
+@pytest.mark.parametrize("said", [("对", "对", "对"), ("好的", "好的", "好的"), ("您", "订", "的", "演唱会"),
+                                  ("哈哈", "哈哈")])
+def test_repeats_people_say_are_kept(said):
+    assert without_invented_tail(_words(*said)) == _words(*said)
