@@ -14,7 +14,9 @@ How the spans reach the model (measured on 2 cores, Whisper base int8, bench/REA
   `transcribe` skips the rest of a 30 s window when greedy decoding ends it after its first
   segment, and that lost whole turns; a window decoded as one text cannot lose its tail that
   way, and a window that comes back short anyway is caught by the caller's coverage check.
-* `Decoding.CAREFUL` decodes one span per window with beam search and temperature fallback:
+* `Decoding.CAREFUL` decodes one span per window with beam search at temperature 0 — no
+  sampling fallback, so the same call always gives the same report (sampled retries differed
+  from run to run, and what they added was mostly invented: 字幕製作, 证判, 请您认识):
   the second try for a span the first pass returned empty or far too short.
 * `Decoding.LIVE` is for live pieces of a few seconds: greedy, and at most `TOKENS_PER_S` per
   second of speech (a hallucination loop on a short piece otherwise runs Whisper's fallbacks
@@ -48,7 +50,6 @@ TOKENS_PER_S = 12
 MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.json")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "whisper-base"
 _WINDOW_LIMIT_S = 30.0
-_CAREFUL_TEMPERATURES = (0.0, 0.2, 0.4)
 _UNLIKELY_WORD = 0.2  # Whisper's own probability under which a word at the end of a piece is invented
 
 
@@ -130,7 +131,7 @@ class WhisperRecognizer:
         o = self.options
         audio, pieces = join_spans(samples, [index], {index: span}, o.pad_s, o.gap_s)
         segments, _ = self._model.transcribe(
-            audio, language=o.language, beam_size=max(5, o.beam_size), temperature=list(_CAREFUL_TEMPERATURES),
+            audio, language=o.language, beam_size=max(5, o.beam_size), temperature=0.0,
             word_timestamps=True, without_timestamps=True, vad_filter=False, condition_on_previous_text=False,
             max_new_tokens=int(TOKENS_PER_S * span.duration) + 8,
         )

@@ -170,3 +170,18 @@ def test_credits_and_a_loop_finishing_a_piece_are_dropped(words, kept):
                                   ("哈哈", "哈哈")])
 def test_repeats_people_say_are_kept(said):
     assert without_invented_tail(_words(*said)) == _words(*said)
+
+
+@pytest.mark.model
+def test_the_second_try_reads_a_piece_the_same_way_every_time(tmp_path):
+    # A piece whose beam-search reading fails Whisper's own checks: sampled fallbacks read it
+    # differently on each run (字幕製作 once, 尊重 the next), and so did the report of the same call.
+    from coach.audio import load_audio
+    from tests.fixtures.calls import render
+    from tests.fixtures.realcalls import REAL_SCENARIOS
+
+    agent = load_audio(render(REAL_SCENARIOS["rv_held_02"], tmp_path)).channels[0]
+    recogniser = WhisperRecognizer(options=AsrOptions())
+    readings = {tuple(w.text for w in recogniser.transcribe(agent, [Span(20.0, 26.0)], Decoding.CAREFUL)[0])
+                for _ in range(3)}
+    assert len(readings) == 1 and next(iter(readings)), readings
